@@ -1,0 +1,52 @@
+"""skillstore: typed persistence for agent-builder services.
+
+One SQLModel class hierarchy per entity is both the Pydantic schema and the table; the
+same code runs on SQLite (embedded, the default) and PostgreSQL + pgvector.
+
+    store = await Store.open("sqlite+aiosqlite:///./dev.db")
+    await store.upgrade()
+    async with store.session() as s:
+        team = await s.teams.create(TeamCreate(name="Acme", slug="acme"), owner_id=user.id)
+"""
+
+from skillstore.crypto import Cipher
+from skillstore.errors import (
+    AppendOnlyError,
+    BackendNotSupportedError,
+    ConcurrentUpdateError,
+    ConflictError,
+    CredentialError,
+    DatabaseError,
+    EmbeddingError,
+    InvalidTransitionError,
+    NotFoundError,
+    SkillstoreError,
+    TenantRequiredError,
+    ValidationError,
+)
+from skillstore.models import *  # noqa: F403
+from skillstore.models import __all__ as _models
+from skillstore.settings import StoreSettings
+from skillstore.store import Store, StoreSession
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AppendOnlyError",
+    "BackendNotSupportedError",
+    "Cipher",
+    "ConcurrentUpdateError",
+    "ConflictError",
+    "CredentialError",
+    "DatabaseError",
+    "EmbeddingError",
+    "InvalidTransitionError",
+    "NotFoundError",
+    "SkillstoreError",
+    "Store",
+    "StoreSession",
+    "StoreSettings",
+    "TenantRequiredError",
+    "ValidationError",
+    *_models,
+]

@@ -1,0 +1,89 @@
+"""Turn driver and SQLAlchemy exceptions into `SkillstoreError`s.
+
+Both drivers report the same failures differently: asyncpg names the violated constraint
+(``constraint_name``), sqlite3 puts it, or the columns, in the message. One mapping here
+keeps every repository honest about "driver exceptions never leak".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import exc as sa_exc
+
+from skillstore.errors import (
+    AppendOnlyError,
+    ConflictError,
+    DatabaseError,
+    SkillstoreError,
+    ValidationError,
+)
+
+APPEND_ONLY_MARKER = "is append-only"
+"""Text the append-only triggers raise on both backends; mapped to `AppendOnlyError`."""
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>.+)")
+_SQLITE_CHECK = re.compile(r"CHECK constraint failed: (?P<name>\S+)")
+
+
+def _constraint_name(orig: BaseException) -> str | None:
+    name = getattr(orig, "constraint_name", None)
+    if name is None:
+        cause = getattr(orig, "__cause__", None)
+        name = getattr(cause, "constraint_name", None)
+    return name if isinstance(name, str) else None
+
+
+def translate(error: sa_exc.SQLAlchemyError) -> SkillstoreError:
+    """Map one SQLAlchemy/driver exception to the `SkillstoreError` a caller can act on."""
+    orig = getattr(error, "orig", None)
+    if isinstance(orig, SkillstoreError):
+        return orig
+    text = str(orig if orig is not None else error).splitlines()[0]
+    if APPEND_ONLY_MARKER in text:
+        start = text.find(" ", text.find("]") + 1) if text.startswith("(") else 0
+        return AppendOnlyError(
+            text[start:].strip() + "; append-only rows cannot be updated or deleted"
+        )
+    if isinstance(error, sa_exc.IntegrityError):
+        return _integrity(text, orig)
+    if isinstance(error, sa_exc.StatementError) and isinstance(orig, ValueError | TypeError):
+        return ValidationError(f"a value could not be stored: {orig}")
+    if isinstance(error, sa_exc.DBAPIError | sa_exc.InterfaceError):
+        return DatabaseError(f"database error: {text}")
+    return DatabaseError(f"database error: {error}")
+
+
+def _integrity(text: str, orig: object) -> SkillstoreError:
+    name = _constraint_name(orig) if isinstance(orig, BaseException) else None
+    lowered = text.lower()
+    if "unique" in lowered or "duplicate key" in lowered:
+        match = _SQLITE_UNIQUE.search(text)
+        what = name or (match.group("cols") if match else "a unique key")
+        return ConflictError(
+            f"a row with the same value already exists ({what}); choose another value",
+            constraint=name,
+        )
+    if "foreign key" in lowered:
+        return ValidationError(
+            f"a referenced row does not exist ({name or 'foreign key'}); create it first "
+            "or check the id"
+        )
+    if "check constraint" in lowered or "violates check" in lowered:
+        match = _SQLITE_CHECK.search(text)
+        what = name or (match.group("name") if match else "a check constraint")
+        return ValidationError(f"a value is out of its allowed range ({what})")
+    if "not null" in lowered or "null value" in lowered:
+        return ValidationError(f"a required value is missing ({name or text})")
+    return ConflictError(f"the database refused the write: {text}", constraint=name)
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Re-raise any SQLAlchemy exception in the block as a `SkillstoreError`."""
+    try:
+        yield
+    except sa_exc.SQLAlchemyError as error:
+        raise translate(error) from error

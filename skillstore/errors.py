@@ -1,0 +1,97 @@
+"""The exceptions callers catch.
+
+Every failure a caller can act on is a ``SkillstoreError`` subclass whose message says what
+was wrong and what to do about it. Driver exceptions (``sqlite3``, ``asyncpg``,
+SQLAlchemy's ``DBAPIError``) are translated at the repository boundary and never leak:
+a caller should not have to know which database is underneath to handle a conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pydantic
+
+
+class SkillstoreError(Exception):
+    """Root of every error skillstore raises on purpose."""
+
+
+class NotFoundError(SkillstoreError):
+    """The row does not exist, or belongs to another team."""
+
+
+class ConflictError(SkillstoreError):
+    """A unique key (or another integrity rule) refused the write."""
+
+    def __init__(self, message: str, *, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class ValidationError(SkillstoreError, ValueError):
+    """Input failed validation; ``errors`` lists each field and why."""
+
+    def __init__(self, message: str, *, errors: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
+
+    @classmethod
+    def from_pydantic(cls, exc: pydantic.ValidationError, *, model: str) -> ValidationError:
+        """Wrap Pydantic's error, naming every field that failed (never echoing input)."""
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(model)", "message": err["msg"]}
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        lines = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        return cls(f"invalid {model}: {lines}", errors=details)
+
+
+class ConcurrentUpdateError(SkillstoreError):
+    """Someone else changed the row since it was read; re-read and retry."""
+
+
+class TenantRequiredError(SkillstoreError):
+    """A tenant-scoped repository was used in a session opened without ``team_id``."""
+
+
+class EmbeddingError(ValidationError):
+    """An embedding has the wrong dimension or holds NaN/infinity."""
+
+
+class CredentialError(SkillstoreError):
+    """Encryption keys are missing or cannot decrypt a value; the ciphertext is untouched."""
+
+
+class AppendOnlyError(SkillstoreError):
+    """An UPDATE or DELETE was attempted on an append-only table."""
+
+
+class InvalidTransitionError(SkillstoreError):
+    """A state machine refused a move between two states."""
+
+
+class BackendNotSupportedError(SkillstoreError):
+    """The database URL names a backend skillstore does not support."""
+
+
+class DatabaseError(SkillstoreError):
+    """The database could not be reached or failed in a way no other error describes."""
+
+
+__all__ = [
+    "AppendOnlyError",
+    "BackendNotSupportedError",
+    "ConcurrentUpdateError",
+    "ConflictError",
+    "CredentialError",
+    "DatabaseError",
+    "EmbeddingError",
+    "InvalidTransitionError",
+    "NotFoundError",
+    "SkillstoreError",
+    "TenantRequiredError",
+    "ValidationError",
+]

@@ -1,0 +1,65 @@
+"""Configuration, read from ``SKILLSTORE_*`` environment variables or passed in code.
+
+pydantic-settings gives typed, validated settings with one source of truth for names and
+ranges; lists (``encryption_keys``, ``known_integrations``) are comma-separated in the
+environment rather than JSON, because that is what people type into a ``.env`` file.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./skillstore.db"
+
+DEFAULT_INTEGRATIONS = (
+    "github",
+    "gitlab",
+    "slack",
+    "discord",
+    "notion",
+    "google_drive",
+    "google_calendar",
+    "gmail",
+    "jira",
+    "linear",
+    "salesforce",
+    "hubspot",
+    "stripe",
+    "openai",
+    "anthropic",
+    "http",
+    "webhook",
+    "postgres",
+    "s3",
+)
+
+
+class StoreSettings(BaseSettings):
+    """Everything a `Store` needs to know; every field has a safe default for SQLite."""
+
+    model_config = SettingsConfigDict(env_prefix="SKILLSTORE_", extra="ignore", frozen=True)
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
+    pool_size: int = Field(default=5, ge=1, le=50)
+    pool_overflow: int = Field(default=10, ge=0, le=100)
+    echo: bool = False
+    embedding_dimensions: int = Field(default=1536, ge=1, le=16000)
+    embedding_model: str = "text-embedding-3-small"
+    embedding_api_key: SecretStr | None = None
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    known_integrations: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_INTEGRATIONS)
+    )
+    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+
+    @field_validator("encryption_keys", "known_integrations", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

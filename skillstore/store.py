@@ -1,0 +1,189 @@
+"""`Store` (engine, sessions, cipher, migrations) and `StoreSession` (one unit of work).
+
+A session commits when its ``async with`` block ends and rolls back on any exception;
+repositories never commit. Repositories hang off the session as properties, built on
+first use, so a tenant-scoped one fails with `TenantRequiredError` exactly where it is
+used without a team.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from functools import cached_property
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from skillstore import _migrate
+from skillstore.crypto import Cipher
+from skillstore.db.engine import create_engine
+from skillstore.db.translate import translated
+from skillstore.errors import CredentialError, DatabaseError
+from skillstore.repositories.base import RepoContext
+from skillstore.repositories.tenancy import TeamRepository, UserRepository
+from skillstore.settings import StoreSettings
+
+
+class StoreSession:
+    """One unit of work: the repositories of the contract, sharing one transaction."""
+
+    def __init__(self, ctx: RepoContext) -> None:
+        self._ctx = ctx
+
+    @property
+    def team_id(self) -> uuid.UUID | None:
+        """The team this session is scoped to, if any."""
+        return self._ctx.team_id
+
+    async def execute(
+        self, statement: sa.Executable, params: Mapping[str, Any] | None = None
+    ) -> sa.Result[Any]:
+        """Run a SQLAlchemy statement in this unit of work (errors are translated)."""
+        with translated():
+            return await self._ctx.session.execute(statement, params)
+
+    @cached_property
+    def users(self) -> UserRepository:
+        """Users (global)."""
+        return UserRepository(self._ctx)
+
+    @cached_property
+    def teams(self) -> TeamRepository:
+        """Teams and memberships (global)."""
+        return TeamRepository(self._ctx)
+
+
+class Store:
+    """The entry point: ``store = await Store.open(url)``, then ``store.session(...)``."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: StoreSettings,
+        *,
+        bind: AsyncConnection | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.cipher = Cipher(settings.encryption_keys)
+        self._sessions = async_sessionmaker(
+            bind=bind if bind is not None else engine,
+            class_=AsyncSession,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+        )
+
+    def __repr__(self) -> str:
+        return f"Store(dialect={self.dialect!r})"
+
+    @classmethod
+    async def open(cls, url: str | None = None, *, settings: StoreSettings | None = None) -> Store:
+        """Open a store: ``url`` wins over ``settings.database_url``, then ``SKILLSTORE_*``.
+
+        Raises:
+            BackendNotSupportedError: the URL names a backend other than SQLite/PostgreSQL.
+            DatabaseError: the database cannot be reached.
+        """
+        settings = settings if settings is not None else StoreSettings()
+        if url is not None:
+            settings = settings.model_copy(update={"database_url": url})
+        engine = create_engine(settings)
+        try:
+            await ping(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, settings)
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    async def upgrade(self, revision: str = "head") -> None:
+        """Migrate the database to ``revision`` (idempotent; serialised across replicas)."""
+        await _migrate.upgrade(self.engine, self.settings, revision)
+        # Connections opened before the migration may predate the vector type's codec.
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def session(self, team_id: uuid.UUID | None = None) -> AsyncIterator[StoreSession]:
+        """A unit of work; scoped to ``team_id`` when given. Commits on success."""
+        async with self._sessions() as session:
+            ctx = RepoContext(session, team_id, self.cipher, self.settings, self.dialect)
+            try:
+                yield StoreSession(ctx)
+            except BaseException:
+                with translated():
+                    await session.rollback()
+                raise
+            with translated():
+                await session.commit()
+
+    async def rotate_keys(
+        self, *, batch_size: int = 500, on_progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Re-encrypt every encrypted column under the first key; return rows re-encrypted.
+
+        Works in batches, committing each, so it is safe to interrupt and re-run. Every
+        ``Ciphertext`` column in the metadata is included automatically.
+        """
+        _ = self.cipher.primary_version  # without a key: CredentialError saying how to add one
+        pending = [await self._stale(c, None) for c in _migrate.encrypted_columns()]
+        total, done = sum(pending), 0
+        for column in _migrate.encrypted_columns():
+            while batch := await self._stale(column, batch_size):
+                done += batch
+                if on_progress is not None:
+                    on_progress(done, total)
+        return done
+
+    async def _stale(self, column: sa.Column[Any], limit: int | None) -> int:
+        """Count (``limit=None``) or re-encrypt up to ``limit`` rows not under the primary key."""
+        table = column.table
+        version_col = table.c[column.name.removesuffix("ciphertext") + "key_version"]
+        primary = self.cipher.primary_version
+        stale = sa.and_(column.is_not(None), sa.or_(version_col.is_(None), version_col != primary))
+        async with self.session() as s:
+            if limit is None:
+                count = await s.execute(sa.select(sa.func.count()).select_from(table).where(stale))
+                return int(count.scalar_one())
+            query = sa.select(table.c.id, column).where(stale).limit(limit)
+            rows: list[Any] = list((await s.execute(query)).all())
+            for row in rows:
+                row_id, ciphertext = row[0], row[1]
+                try:
+                    new, version = self.cipher.rotate(ciphertext)
+                except CredentialError as exc:
+                    raise CredentialError(f"{table.name} {row_id}: {exc}") from None
+                await s.execute(
+                    sa.update(table)
+                    .where(table.c.id == row_id)
+                    .values({column.name: new, version_col.name: version})
+                )
+            return len(rows)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Connect once, so a bad URL or an unreachable server fails here with one clear line."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+    except (OSError, sa.exc.SQLAlchemyError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise DatabaseError(
+            f"cannot connect to {engine.url.render_as_string(hide_password=True)}: {reason}"
+        ) from exc

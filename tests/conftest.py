@@ -1,0 +1,68 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL with pgvector.
+
+- ``backend``: parametrizes a test over ``sqlite`` and ``postgres``.
+- ``store``: a `Store` on a migrated database, inside an outer transaction that is rolled
+  back after the test (SQLAlchemy's "join a session into an external transaction"
+  recipe), so tests are isolated and fast.
+- ``committed_store``: a `Store` on its own freshly migrated database with a real pool,
+  for tests that need several connections at once (concurrency) or real commits.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from skillstore.db.engine import create_engine
+from skillstore.store import Store
+from tests.backends import Backend, postgres_server, store_settings
+
+
+@pytest.fixture(scope="session")
+def _resources() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def _postgres_admin_url(_resources: ExitStack) -> str:
+    return _resources.enter_context(postgres_server())
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+async def backend(request: pytest.FixtureRequest, _resources: ExitStack) -> AsyncIterator[Backend]:
+    if request.param == "sqlite":
+        root = _resources.enter_context(tempfile.TemporaryDirectory(prefix="skillstore-sqlite-"))
+    else:
+        root = request.getfixturevalue("_postgres_admin_url")
+    made = Backend(request.param, root)
+    yield made
+    await made.drop_all()
+
+
+@pytest.fixture(scope="session")
+async def _shared_engine(backend: Backend) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(store_settings(await backend.migrated_url()))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def store(_shared_engine: AsyncEngine) -> AsyncIterator[Store]:
+    settings = store_settings(str(_shared_engine.url.render_as_string(hide_password=False)))
+    async with _shared_engine.connect() as connection:
+        outer = await connection.begin()
+        yield Store(_shared_engine, settings, bind=connection)
+        if outer.is_active:
+            await outer.rollback()
+
+
+@pytest.fixture
+async def committed_store(backend: Backend) -> AsyncIterator[Store]:
+    store = await Store.open(settings=store_settings(await backend.migrated_url()))
+    yield store
+    await store.close()
