@@ -1,5 +1,6 @@
 """Every model, one module per aggregate; importing this registers every table."""
 
+from skillstore.models.retrieval import RetrievalWeights
 from skillstore.models.tenancy import (
     Team,
     TeamCreate,
@@ -15,6 +16,7 @@ from skillstore.models.tenancy import (
 )
 
 __all__ = [
+    "RetrievalWeights",
     "Team",
     "TeamCreate",
     "TeamMembership",
