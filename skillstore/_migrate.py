@@ -9,7 +9,9 @@ connection of the store's own engine, which ``migrations/env.py`` picks up from
 
 from __future__ import annotations
 
+import asyncio
 import io
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -57,16 +59,29 @@ def head() -> str | None:
     return script.get_current_head()
 
 
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _in_process_lock() -> asyncio.Lock:
+    # Alembic keeps its context in module globals, so two migrations interleaving in one
+    # process would corrupt each other; across processes the database lock serialises.
+    loop = asyncio.get_running_loop()
+    return _LOCKS.setdefault(loop, asyncio.Lock())
+
+
 async def _run(engine: AsyncEngine, settings: StoreSettings, fn: Callable[[Config], Any]) -> Any:
     def call(connection: sa.Connection) -> Any:
         config = alembic_config(settings)
         config.attributes["connection"] = connection
         return fn(config)
 
-    with translated():
-        async with engine.connect() as connection:
-            result = await connection.run_sync(call)
-            await connection.commit()
+    async with _in_process_lock():
+        with translated():
+            async with engine.connect() as connection:
+                result = await connection.run_sync(call)
+                await connection.commit()
     return result
 
 

@@ -41,9 +41,14 @@ class StoreSession:
     async def execute(
         self, statement: sa.Executable, params: Mapping[str, Any] | None = None
     ) -> sa.Result[Any]:
-        """Run a SQLAlchemy statement in this unit of work (errors are translated)."""
+        """Run a SQLAlchemy statement in this unit of work.
+
+        It runs in a SAVEPOINT, like every repository write: if it fails, the error is
+        translated and the rest of the unit of work is unaffected.
+        """
         with translated():
-            return await self._ctx.session.execute(statement, params)
+            async with self._ctx.session.begin_nested():
+                return await self._ctx.session.execute(statement, params)
 
     @cached_property
     def users(self) -> UserRepository:

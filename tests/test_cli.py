@@ -1,0 +1,77 @@
+"""The ``skillstore`` command as an operator runs it, on both backends."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
+
+from skillstore import _migrate
+from skillstore.cli import main
+from tests.backends import Backend
+
+
+@pytest.fixture
+async def empty_url(backend: Backend) -> str:
+    return await backend.empty_url()
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_db_commands_migrate_check_and_downgrade(empty_url: str) -> None:
+    code, out, _ = invoke("db", "current", "--url", empty_url)
+    assert code == 0
+    assert "base (empty)" in out
+    code, out, err = invoke("db", "check", "--url", empty_url)
+    assert code == 1
+    assert "run `skillstore db upgrade` first" in err
+
+    code, out, _ = invoke("db", "upgrade", "--url", empty_url)
+    assert (code, out.strip()) == (0, f"database at revision {_migrate.head()} (head)")
+    assert invoke("db", "upgrade", "--url", empty_url)[0] == 0  # idempotent
+    code, out, _ = invoke("db", "check", "--url", empty_url)
+    assert (code, out.strip()) == (0, "models and migrations agree")
+
+    code, out, _ = invoke("db", "downgrade", "base", "--url", empty_url)
+    assert (code, out.strip()) == (0, "database at revision base (empty)")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u@h/db", "backend 'mysql' is not supported"),
+        ("not a url", "cannot parse database URL"),
+        ("postgresql+asyncpg://u:secret@127.0.0.1:1/db", "cannot connect to"),
+    ],
+)
+def test_bad_url_is_one_clear_line_without_traceback(url: str, message: str) -> None:
+    code, out, err = invoke("db", "upgrade", "--url", url)
+    assert code == 1
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err + out
+    assert "secret" not in err
+
+
+def test_invalid_environment_is_reported_by_variable_name() -> None:
+    code, _, err = invoke("db", "current", env={"SKILLSTORE_POOL_SIZE": "0"})
+    assert code == 1
+    assert "SKILLSTORE_POOL_SIZE" in err
+
+
+def test_keys_generate_prints_a_usable_key() -> None:
+    code, out, _ = invoke("keys", "generate")
+    assert code == 0
+    Fernet(out.strip())  # raises if not a valid key
+
+
+def test_keys_rotate_without_a_key_says_how_to_configure(empty_url: str) -> None:
+    invoke("db", "upgrade", "--url", empty_url)
+    code, _, err = invoke(
+        "keys", "rotate", "--url", empty_url, env={"SKILLSTORE_ENCRYPTION_KEYS": ""}
+    )
+    assert code == 1
+    assert "SKILLSTORE_ENCRYPTION_KEYS" in err
