@@ -1,10 +1,11 @@
 """The nested documents of an agent configuration (seed 003's AgentDNA sections).
 
 Each is stored in one JSON column of ``agent_config`` and comes back as its model, so a
-caller never handles raw dicts. They inherit `Schema` so that building one by hand with
-a bad value raises skillstore's `ValidationError`, like every other model. Splitting the
-DNA into columns (seed 003's ``model_name`` next to a ``model_config`` blob) was
-rejected: the same value in two places drifts. Names and defaults follow seed 003.
+caller never handles raw dicts. They inherit `Document`, so building one by hand with a
+bad value raises skillstore's `ValidationError` and nested errors keep their full path.
+Splitting the DNA into columns (seed 003's ``model_name`` next to a ``model_config``
+blob) was rejected: the same value in two places drifts. Names and defaults follow
+seed 003.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from skillstore.db.base import Schema
+from skillstore.db.base import Document
 from skillstore.models.retrieval import RetrievalWeights
 from skillstore.models.tenancy import check_slug
 
@@ -27,7 +28,7 @@ Autonomy = Literal["execute", "suggest", "ask"]
 DEFAULT_REMEMBER_COMMANDS = ("remember this", "don't forget", "keep in mind", "note that")
 
 
-class VoiceExample(Schema):
+class VoiceExample(Document):
     """A sample exchange that shows the agent's voice."""
 
     user_message: str = Field(min_length=1)
@@ -35,7 +36,7 @@ class VoiceExample(Schema):
     context: str = ""
 
 
-class AgentPersonality(Schema):
+class AgentPersonality(Document):
     """How the agent thinks, speaks and behaves."""
 
     system_prompt_template: str
@@ -58,7 +59,7 @@ class AgentPersonality(Schema):
         return value
 
 
-class AgentModelConfig(Schema):
+class AgentModelConfig(Document):
     """The language model an agent uses and how it samples."""
 
     model_name: str = Field(default="anthropic/claude-sonnet-4.5", min_length=1)
@@ -67,7 +68,7 @@ class AgentModelConfig(Schema):
     provider_overrides: dict[str, Any] = Field(default_factory=dict)
 
 
-class AgentMemoryConfig(Schema):
+class AgentMemoryConfig(Document):
     """How much memory an agent retrieves, how it weighs it, and when it saves new memories."""
 
     token_budget: int = Field(default=2000, ge=100, le=8000)
@@ -78,7 +79,7 @@ class AgentMemoryConfig(Schema):
     remember_commands: list[str] = Field(default_factory=lambda: list(DEFAULT_REMEMBER_COMMANDS))
 
 
-class AgentBoundaries(Schema):
+class AgentBoundaries(Document):
     """What the agent may do on its own, and where it hands over."""
 
     can_do: list[str] = Field(default_factory=list)
@@ -94,7 +95,7 @@ class AgentBoundaries(Schema):
         return None if value is None else check_slug(value)
 
 
-class SkillReference(Schema):
+class SkillReference(Document):
     """One skill of an agent: which, in what position, with what settings."""
 
     name: str = Field(min_length=1, max_length=200)
