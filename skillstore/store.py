@@ -22,7 +22,10 @@ from skillstore.crypto import Cipher
 from skillstore.db.engine import create_engine
 from skillstore.db.translate import translated
 from skillstore.errors import CredentialError, DatabaseError
+from skillstore.repositories.agents import AgentRepository
 from skillstore.repositories.base import RepoContext
+from skillstore.repositories.credentials import CredentialRepository
+from skillstore.repositories.executions import ExecutionRepository
 from skillstore.repositories.tenancy import TeamRepository, UserRepository
 from skillstore.settings import StoreSettings
 
@@ -59,6 +62,21 @@ class StoreSession:
     def teams(self) -> TeamRepository:
         """Teams and memberships (global)."""
         return TeamRepository(self._ctx)
+
+    @cached_property
+    def agents(self) -> AgentRepository:
+        """Agent configurations (tenant-scoped)."""
+        return AgentRepository(self._ctx)
+
+    @cached_property
+    def credentials(self) -> CredentialRepository:
+        """Encrypted credentials (tenant-scoped)."""
+        return CredentialRepository(self._ctx)
+
+    @cached_property
+    def executions(self) -> ExecutionRepository:
+        """Agent and workflow runs (tenant-scoped)."""
+        return ExecutionRepository(self._ctx)
 
 
 class Store:

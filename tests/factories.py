@@ -1,10 +1,13 @@
-"""Small builders for rows most tests need (a user, a team owned by them)."""
+"""Small builders for rows most tests need (a user, a team owned by them, an agent)."""
 
 from __future__ import annotations
 
 import uuid
 
-from skillstore.models import TeamCreate, TeamRead, UserRead
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+from skillstore.models import AgentConfigRead, TeamCreate, TeamRead, UserRead
 from skillstore.store import Store
 
 
@@ -30,3 +33,27 @@ async def make_team(store: Store, owner: UserRead | None = None, **fields: objec
     data.update(fields)
     async with store.session() as s:
         return await s.teams.create(TeamCreate.model_validate(data), owner_id=owner.id)
+
+
+def agent_data(**fields: object) -> dict[str, object]:
+    """A valid agent configuration as a mapping, with ``fields`` overriding."""
+    data: dict[str, object] = {
+        "name": "Kyra",
+        "slug": unique("kyra"),
+        "personality": {"system_prompt_template": "You are {name}."},
+    }
+    data.update(fields)
+    return data
+
+
+async def make_agent(
+    store: Store, team: TeamRead, author: uuid.UUID | None = None, **fields: object
+) -> AgentConfigRead:
+    async with store.session(team_id=team.id) as s:
+        return await s.agents.create(agent_data(**fields), created_by=author or team.owner_id)
+
+
+async def count_rows(store: Store, model: type[SQLModel]) -> int:
+    """How many rows ``model``'s table holds (every team), for "nothing was stored" checks."""
+    async with store.session() as s:
+        return int((await s.execute(sa.select(sa.func.count()).select_from(model))).scalar_one())

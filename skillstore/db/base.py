@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Self
 
@@ -46,17 +48,44 @@ class Schema(SQLModel):
     """
 
     def __init__(self, **data: Any) -> None:
-        try:
+        with skillstore_errors(type(self).__name__):
             super().__init__(**data)
-        except pydantic.ValidationError as exc:
-            raise ValidationError.from_pydantic(exc, model=type(self).__name__) from None
 
     @classmethod
     def model_validate(cls, *args: Any, **kwargs: Any) -> Self:
-        try:
+        with skillstore_errors(cls.__name__):
             return super().model_validate(*args, **kwargs)
-        except pydantic.ValidationError as exc:
-            raise ValidationError.from_pydantic(exc, model=cls.__name__) from None
+
+
+class Document(pydantic.BaseModel):
+    """The root of nested documents stored in a JSON column (through `PydanticJSON`).
+
+    A plain Pydantic model, not a `Schema`: pydantic validates a nested model through
+    its ``__init__`` when that is overridden, and SQLModel's is, so an error inside a
+    nested `Schema` would be reported at the parent field with its path lost. Here the
+    override is marked as pydantic's own, so nested validation keeps full paths
+    (``model.temperature``) while building one by hand still raises `ValidationError`.
+    """
+
+    def __init__(self, **data: Any) -> None:
+        with skillstore_errors(type(self).__name__):
+            super().__init__(**data)
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, *args: Any, **kwargs: Any) -> Self:
+        with skillstore_errors(cls.__name__):
+            return super().model_validate(*args, **kwargs)
+
+
+@contextmanager
+def skillstore_errors(model: str) -> Iterator[None]:
+    """Re-raise Pydantic's validation error as `ValidationError`, naming ``model``."""
+    try:
+        yield
+    except pydantic.ValidationError as exc:
+        raise ValidationError.from_pydantic(exc, model=model) from None
 
 
 def snake_case(name: str) -> str:

@@ -1,5 +1,36 @@
 """Every model, one module per aggregate; importing this registers every table."""
 
+from skillstore.models.agent import (
+    AgentConfig,
+    AgentConfigCreate,
+    AgentConfigRead,
+    AgentConfigUpdate,
+    AgentStatus,
+    SharingLevel,
+    TriggerType,
+)
+from skillstore.models.agent_documents import (
+    AgentBoundaries,
+    AgentMemoryConfig,
+    AgentModelConfig,
+    AgentPersonality,
+    SkillReference,
+    VoiceExample,
+)
+from skillstore.models.credential import (
+    Credential,
+    CredentialCreate,
+    CredentialRead,
+    CredentialUpdate,
+)
+from skillstore.models.execution import (
+    Execution,
+    ExecutionCreate,
+    ExecutionPage,
+    ExecutionRead,
+    ExecutionStatus,
+    ExecutionUpdate,
+)
 from skillstore.models.retrieval import RetrievalWeights
 from skillstore.models.tenancy import (
     Team,
@@ -16,16 +47,39 @@ from skillstore.models.tenancy import (
 )
 
 __all__ = [
+    "AgentBoundaries",
+    "AgentConfig",
+    "AgentConfigCreate",
+    "AgentConfigRead",
+    "AgentConfigUpdate",
+    "AgentMemoryConfig",
+    "AgentModelConfig",
+    "AgentPersonality",
+    "AgentStatus",
+    "Credential",
+    "CredentialCreate",
+    "CredentialRead",
+    "CredentialUpdate",
+    "Execution",
+    "ExecutionCreate",
+    "ExecutionPage",
+    "ExecutionRead",
+    "ExecutionStatus",
+    "ExecutionUpdate",
     "RetrievalWeights",
+    "SharingLevel",
+    "SkillReference",
     "Team",
     "TeamCreate",
     "TeamMembership",
     "TeamMembershipRead",
     "TeamRead",
     "TeamUpdate",
+    "TriggerType",
     "User",
     "UserCreate",
     "UserRead",
     "UserRole",
     "UserUpdate",
+    "VoiceExample",
 ]

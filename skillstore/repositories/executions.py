@@ -1,0 +1,122 @@
+"""Executions: creation, the guarded status machine, and newest-first keyset pages.
+
+``transition`` checks the move against `ALLOWED_TRANSITIONS`, computes the timestamps,
+and writes everything in one ``UPDATE … WHERE version = :read`` (the base repository's
+`_apply`): of two workers moving the same execution, only one can match the version, so
+they cannot both win. Locking the row first (``SELECT … FOR UPDATE``) was rejected:
+SQLite has no row locks, and the version predicate gives the same guarantee on both.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from skillstore.db.translate import translated
+from skillstore.db.types import utcnow
+from skillstore.errors import InvalidTransitionError, ValidationError
+from skillstore.models.agent import AgentConfig
+from skillstore.models.execution import (
+    ALLOWED_TRANSITIONS,
+    FINISHED,
+    Execution,
+    ExecutionBase,
+    ExecutionCreate,
+    ExecutionPage,
+    ExecutionRead,
+    ExecutionStatus,
+    ExecutionUpdate,
+)
+from skillstore.repositories.base import TenantRepository
+from skillstore.repositories.keyset import encode_cursor, older_than
+
+
+def parse_status(status: ExecutionStatus | str) -> ExecutionStatus:
+    """``status`` as an `ExecutionStatus`, or a `ValidationError` listing the valid ones."""
+    try:
+        return ExecutionStatus(status)
+    except ValueError:
+        valid = ", ".join(s.value for s in ExecutionStatus)
+        raise ValidationError(
+            f"unknown execution status {status!r}; expected one of: {valid}"
+        ) from None
+
+
+class ExecutionRepository(TenantRepository[Execution, ExecutionRead]):
+    """Runs of agents and workflows in one team."""
+
+    model = Execution
+    read_model = ExecutionRead
+    base_model = ExecutionBase
+    create_model = ExecutionCreate
+    update_model = ExecutionUpdate
+    references = {"agent_id": AgentConfig}
+
+    async def transition(
+        self,
+        id: uuid.UUID,
+        status: ExecutionStatus | str,
+        *,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> ExecutionRead:
+        """Move the execution to ``status``, stamping its times; ``output``/``error`` if given.
+
+        Raises:
+            NotFoundError: no such execution in this team.
+            InvalidTransitionError: the state machine does not allow the move.
+            ConcurrentUpdateError: another worker moved or changed it first.
+        """
+        target = parse_status(status)
+        row = await self._get_row(id)
+        current = row.status
+        allowed = ALLOWED_TRANSITIONS[current]
+        if target not in allowed:
+            options = ", ".join(sorted(s.value for s in allowed)) or "none: it is final"
+            raise InvalidTransitionError(
+                f"execution {id} cannot move from {current.value} to {target.value}; "
+                f"allowed from {current.value}: {options}"
+            )
+        now = utcnow()
+        values: dict[str, Any] = {"status": target}
+        if target is ExecutionStatus.RUNNING and row.started_at is None:
+            values["started_at"] = now
+        if target in FINISHED:
+            values["finished_at"] = now
+            if row.started_at is not None:
+                values["duration_ms"] = int((now - row.started_at).total_seconds() * 1000)
+        if target is ExecutionStatus.RETRYING:
+            values.update(finished_at=None, duration_ms=None)
+        if output is not None:
+            values["output"] = output
+        if error is not None:
+            values["error"] = error
+        return self._to_read(await self._apply(row, values))
+
+    async def page(
+        self,
+        *,
+        agent_id: uuid.UUID | None = None,
+        workflow_id: uuid.UUID | None = None,
+        status: ExecutionStatus | Sequence[ExecutionStatus] | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> ExecutionPage:
+        """Executions newest first, filtered; ``after`` is the previous page's ``next_cursor``."""
+        if not 0 < limit <= 1000:
+            raise ValidationError("limit must be between 1 and 1000")
+        given = {"agent_id": agent_id, "workflow_id": workflow_id, "status": status}
+        filters = {name: value for name, value in given.items() if value is not None}
+        stmt = sa.select(Execution).where(*self._scope(), *self._filters(filters))
+        if after is not None:
+            stmt = stmt.where(older_than(Execution, after))
+        stmt = stmt.order_by(*self._order()).limit(limit + 1)
+        with translated():
+            rows = list((await self._session.execute(stmt)).scalars().all())
+        items = [self._to_read(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
+        return ExecutionPage(items=items, next_cursor=cursor)
