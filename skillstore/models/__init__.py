@@ -1,6 +1,34 @@
 """Every model, one module per aggregate; importing this registers every table."""
 
+from skillstore.models.audit import AuditEvent, AuditLog, AuditLogCreate, AuditLogRead
+from skillstore.models.conversation import (
+    Conversation,
+    ConversationCreate,
+    ConversationRead,
+    ConversationStatus,
+    ConversationUpdate,
+    Message,
+    MessageCreate,
+    MessagePage,
+    MessageRead,
+    MessageRole,
+    MessageUpdate,
+)
+from skillstore.models.mcp_server import (
+    McpServer,
+    McpServerCreate,
+    McpServerRead,
+    McpServerStatus,
+    McpServerUpdate,
+)
 from skillstore.models.retrieval import RetrievalWeights
+from skillstore.models.schedule import (
+    Schedule,
+    ScheduleCreate,
+    ScheduleRead,
+    ScheduleType,
+    ScheduleUpdate,
+)
 from skillstore.models.tenancy import (
     Team,
     TeamCreate,
@@ -14,9 +42,46 @@ from skillstore.models.tenancy import (
     UserRole,
     UserUpdate,
 )
+from skillstore.models.webhook import Webhook, WebhookCreate, WebhookRead, WebhookUpdate
+from skillstore.models.workflow import (
+    NodePosition,
+    Workflow,
+    WorkflowCreate,
+    WorkflowEdge,
+    WorkflowNode,
+    WorkflowRead,
+    WorkflowStatus,
+    WorkflowUpdate,
+)
 
 __all__ = [
+    "AuditEvent",
+    "AuditLog",
+    "AuditLogCreate",
+    "AuditLogRead",
+    "Conversation",
+    "ConversationCreate",
+    "ConversationRead",
+    "ConversationStatus",
+    "ConversationUpdate",
+    "McpServer",
+    "McpServerCreate",
+    "McpServerRead",
+    "McpServerStatus",
+    "McpServerUpdate",
+    "Message",
+    "MessageCreate",
+    "MessagePage",
+    "MessageRead",
+    "MessageRole",
+    "MessageUpdate",
+    "NodePosition",
     "RetrievalWeights",
+    "Schedule",
+    "ScheduleCreate",
+    "ScheduleRead",
+    "ScheduleType",
+    "ScheduleUpdate",
     "Team",
     "TeamCreate",
     "TeamMembership",
@@ -28,4 +93,15 @@ __all__ = [
     "UserRead",
     "UserRole",
     "UserUpdate",
+    "Webhook",
+    "WebhookCreate",
+    "WebhookRead",
+    "WebhookUpdate",
+    "Workflow",
+    "WorkflowCreate",
+    "WorkflowEdge",
+    "WorkflowNode",
+    "WorkflowRead",
+    "WorkflowStatus",
+    "WorkflowUpdate",
 ]
