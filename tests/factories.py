@@ -1,10 +1,10 @@
-"""Small builders for rows most tests need (a user, a team owned by them)."""
+"""Small builders for rows most tests need (a user, a team owned by them, a workflow)."""
 
 from __future__ import annotations
 
 import uuid
 
-from skillstore.models import TeamCreate, TeamRead, UserRead
+from skillstore.models import TeamCreate, TeamRead, UserRead, WorkflowRead
 from skillstore.store import Store
 
 
@@ -30,3 +30,14 @@ async def make_team(store: Store, owner: UserRead | None = None, **fields: objec
     data.update(fields)
     async with store.session() as s:
         return await s.teams.create(TeamCreate.model_validate(data), owner_id=owner.id)
+
+
+async def make_workflow(store: Store, team: TeamRead, **fields: object) -> WorkflowRead:
+    data: dict[str, object] = {
+        "name": "Flow",
+        "nodes": [{"id": "start", "type": "trigger"}, {"id": "end", "type": "output"}],
+        "edges": [{"source": "start", "target": "end"}],
+    }
+    data.update(fields)
+    async with store.session(team_id=team.id) as s:
+        return await s.workflows.create(data)
