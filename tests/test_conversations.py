@@ -40,10 +40,17 @@ async def test_append_updates_counters_and_last_message_at(store: Store) -> None
     conv = await new_conversation(store, team, title="Hello")
     assert (conv.message_count, conv.token_count, conv.last_message_at) == (0, 0, None)
     async with store.session(team_id=team.id) as s:
-        first = await s.messages.append(conv.id, MessageCreate(role="user", content="hi", token_count=3))
+        first = await s.messages.append(
+            conv.id, MessageCreate(role=MessageRole.USER, content="hi", token_count=3)
+        )
         second = await s.messages.append(
             conv.id,
-            {"role": "assistant", "content": "hello", "token_count": 7, "tool_calls": [{"name": "x"}]},
+            {
+                "role": "assistant",
+                "content": "hello",
+                "token_count": 7,
+                "tool_calls": [{"name": "x"}],
+            },
         )
         fresh = await s.conversations.get(conv.id)
     assert fresh is not None

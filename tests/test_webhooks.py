@@ -39,7 +39,9 @@ async def test_secret_is_encrypted_and_never_read_back(store: Store) -> None:
     assert hook.allowed_ips == ["10.0.0.0/24", "2001:db8::1/128"]
     assert SECRET not in repr(hook) + hook.model_dump_json()
     async with store.session() as s:
-        row = (await s.execute(sa.select(table_of(Webhook)).where(col(Webhook.id) == hook.id))).one()
+        row = (
+            await s.execute(sa.select(table_of(Webhook)).where(col(Webhook.id) == hook.id))
+        ).one()
     assert SECRET not in repr(tuple(row))
     assert store.cipher.decrypt(row.secret_ciphertext) == SECRET
 
@@ -108,7 +110,9 @@ async def test_disabled_webhook_is_refused(store: Store) -> None:
     async with store.session(team_id=team.id) as s:
         await s.webhooks.update(hook.id, {"enabled": False})
         with pytest.raises(WebhookVerificationError, match="disabled"):
-            await s.webhooks.verify(hook.id, source_ip="::1", signature=sign(SECRET, BODY), body=BODY)
+            await s.webhooks.verify(
+                hook.id, source_ip="::1", signature=sign(SECRET, BODY), body=BODY
+            )
     assert await failures(store, team, hook.id) == ["disabled"]
 
 
@@ -131,7 +135,9 @@ async def test_new_secret_replaces_the_old_one(store: Store) -> None:
             hook.id, source_ip="::1", signature=sign(fresh, BODY), body=BODY
         )
         with pytest.raises(WebhookVerificationError):
-            await s.webhooks.verify(hook.id, source_ip="::1", signature=sign(SECRET, BODY), body=BODY)
+            await s.webhooks.verify(
+                hook.id, source_ip="::1", signature=sign(SECRET, BODY), body=BODY
+            )
 
 
 async def test_refusal_survives_rollback_on_a_real_pool(committed_store: Store) -> None:

@@ -31,7 +31,9 @@ async def test_edge_to_a_missing_node_is_refused_and_stores_nothing(store: Store
         await make_workflow(store, team, edges=[{"source": "start", "target": "ghost"}])
     assert "add the node or fix the edge" in str(info.value)
     with pytest.raises(ValidationError, match="unique"):
-        WorkflowCreate(name="w", nodes=[{"id": "a", "type": "t"}, {"id": "a", "type": "t"}])
+        WorkflowCreate.model_validate(
+            {"name": "w", "nodes": [{"id": "a", "type": "t"}, {"id": "a", "type": "t"}]}
+        )
     assert await count_workflows(store) == before
 
 

@@ -120,6 +120,9 @@ class TeamRepository(Repository[Team, TeamRead]):
             row = await self._insert(team, {"owner_id": owner_id, **extra})
             self._session.add(TeamMembership(user_id=owner_id, team_id=row.id, role=UserRole.OWNER))
             await self._session.flush()
+            await self._audit(
+                AuditEvent.MEMBERSHIP_ADDED, "add", row.id, owner_id, UserRole.OWNER, owner_id
+            )
         return self._to_read(row)
 
     async def get_by_slug(self, slug: str) -> TeamRead | None:
