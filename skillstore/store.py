@@ -153,7 +153,11 @@ class Store:
 
     @asynccontextmanager
     async def session(self, team_id: uuid.UUID | None = None) -> AsyncIterator[StoreSession]:
-        """A unit of work; scoped to ``team_id`` when given. Commits on success."""
+        """A unit of work; scoped to ``team_id`` when given. Commits on success.
+
+        On an exception it rolls back, then writes again (and commits) only the audit
+        entries recorded as durable, such as refused webhook calls.
+        """
         async with self._sessions() as session:
             ctx = RepoContext(session, team_id, self.cipher, self.settings, self.dialect)
             try:
@@ -173,9 +177,10 @@ class Store:
         """Re-encrypt every encrypted column under the first key; return rows re-encrypted.
 
         Works in batches, committing each, so it is safe to interrupt and re-run. Every
-        ``Ciphertext`` column in the metadata is included automatically.
+        ``Ciphertext`` column in the metadata is included automatically. Each run, finished
+        or failed, leaves one ``keys.rotated`` entry in the audit log.
         """
-        primary = self.cipher.primary_version  # without a key: CredentialError saying how
+        primary = self.cipher.primary_version  # no key: CredentialError saying how to add one
         pending = [await self._stale(c, None) for c in _migrate.encrypted_columns()]
         total, done = sum(pending), 0
         try:

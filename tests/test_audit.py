@@ -8,7 +8,7 @@ from pydantic import SecretStr
 from sqlmodel import col
 
 from skillstore.db.types import utcnow
-from skillstore.errors import AppendOnlyError, ConflictError, ValidationError
+from skillstore.errors import AppendOnlyError, ConflictError, CredentialError, ValidationError
 from skillstore.models import AuditEvent, AuditLog, TeamCreate
 from skillstore.repositories.webhook import sign
 from skillstore.store import Store
@@ -167,3 +167,19 @@ async def test_key_rotation_covers_webhooks_and_mcp_servers_and_is_audited(
         (3, True, None),
     ]
     assert runs[0].details["key_version"] == only_new.cipher.primary_version
+
+
+async def test_failed_rotation_is_audited_as_a_failure(committed_store: Store) -> None:
+    team = await make_team(committed_store, webhook_secret=SecretStr("team-hook-secret"))
+    url = committed_store.settings.database_url
+    stranger = await Store.open(
+        settings=store_settings(url, encryption_keys=[committed_store.cipher.generate_key()])
+    )
+    try:
+        with pytest.raises(CredentialError, match="keep the old key"):
+            await stranger.rotate_keys()
+        async with stranger.session() as s:
+            (run,) = await s.audit.query(event_type=AuditEvent.KEYS_ROTATED)
+    finally:
+        await stranger.close()
+    assert (run.success, run.details["rows"]) == (False, 0) and team.has_webhook_secret
