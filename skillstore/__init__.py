@@ -23,6 +23,7 @@ from skillstore.errors import (
     SkillstoreError,
     TenantRequiredError,
     ValidationError,
+    WebhookVerificationError,
 )
 from skillstore.models import *  # noqa: F403
 from skillstore.models import __all__ as _models
@@ -48,5 +49,6 @@ __all__ = [
     "StoreSettings",
     "TenantRequiredError",
     "ValidationError",
+    "WebhookVerificationError",
     *_models,
 ]

@@ -73,6 +73,17 @@ class InvalidTransitionError(SkillstoreError):
     """A state machine refused a move between two states."""
 
 
+class WebhookVerificationError(SkillstoreError):
+    """A webhook call was refused (source IP, signature, or a disabled hook); it was audited.
+
+    ``reason`` is one of ``"ip_not_allowed"``, ``"bad_signature"``, ``"disabled"``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class BackendNotSupportedError(SkillstoreError):
     """The database URL names a backend skillstore does not support."""
 
@@ -94,4 +105,5 @@ __all__ = [
     "SkillstoreError",
     "TenantRequiredError",
     "ValidationError",
+    "WebhookVerificationError",
 ]

@@ -22,11 +22,18 @@ from skillstore.crypto import Cipher
 from skillstore.db.engine import create_engine
 from skillstore.db.translate import translated
 from skillstore.errors import CredentialError, DatabaseError
+from skillstore.models.audit import AuditEvent
 from skillstore.repositories.agents import AgentRepository
+from skillstore.repositories.audit import AuditRepository
 from skillstore.repositories.base import RepoContext
+from skillstore.repositories.conversation import ConversationRepository, MessageRepository
 from skillstore.repositories.credentials import CredentialRepository
 from skillstore.repositories.executions import ExecutionRepository
+from skillstore.repositories.mcp_server import McpServerRepository
+from skillstore.repositories.schedule import ScheduleRepository
 from skillstore.repositories.tenancy import TeamRepository, UserRepository
+from skillstore.repositories.webhook import WebhookRepository
+from skillstore.repositories.workflow import WorkflowRepository
 from skillstore.settings import StoreSettings
 
 
@@ -77,6 +84,41 @@ class StoreSession:
     def executions(self) -> ExecutionRepository:
         """Agent and workflow runs (tenant-scoped)."""
         return ExecutionRepository(self._ctx)
+
+    @cached_property
+    def conversations(self) -> ConversationRepository:
+        """Conversations (tenant)."""
+        return ConversationRepository(self._ctx)
+
+    @cached_property
+    def messages(self) -> MessageRepository:
+        """Messages; `append` keeps the conversation's counters exact (tenant)."""
+        return MessageRepository(self._ctx)
+
+    @cached_property
+    def workflows(self) -> WorkflowRepository:
+        """Workflows (tenant)."""
+        return WorkflowRepository(self._ctx)
+
+    @cached_property
+    def schedules(self) -> ScheduleRepository:
+        """Schedules and `claim_due` (tenant)."""
+        return ScheduleRepository(self._ctx)
+
+    @cached_property
+    def webhooks(self) -> WebhookRepository:
+        """Webhooks and `verify` (tenant)."""
+        return WebhookRepository(self._ctx)
+
+    @cached_property
+    def mcp_servers(self) -> McpServerRepository:
+        """MCP servers (tenant)."""
+        return McpServerRepository(self._ctx)
+
+    @cached_property
+    def audit(self) -> AuditRepository:
+        """The audit log: the team's entries in a tenant session, every entry in a global one."""
+        return AuditRepository(self._ctx)
 
 
 class Store:
@@ -134,7 +176,11 @@ class Store:
 
     @asynccontextmanager
     async def session(self, team_id: uuid.UUID | None = None) -> AsyncIterator[StoreSession]:
-        """A unit of work; scoped to ``team_id`` when given. Commits on success."""
+        """A unit of work; scoped to ``team_id`` when given. Commits on success.
+
+        On an exception it rolls back, then writes again (and commits) only the audit
+        entries recorded as durable, such as refused webhook calls.
+        """
         async with self._sessions() as session:
             ctx = RepoContext(session, team_id, self.cipher, self.settings, self.dialect)
             try:
@@ -142,6 +188,8 @@ class Store:
             except BaseException:
                 with translated():
                     await session.rollback()
+                    if ctx.durable:
+                        await _write_durable(session, ctx.durable)
                 raise
             with translated():
                 await session.commit()
@@ -152,17 +200,32 @@ class Store:
         """Re-encrypt every encrypted column under the first key; return rows re-encrypted.
 
         Works in batches, committing each, so it is safe to interrupt and re-run. Every
-        ``Ciphertext`` column in the metadata is included automatically.
+        ``Ciphertext`` column in the metadata is included automatically. Each run, finished
+        or failed, leaves one ``keys.rotated`` entry in the audit log.
         """
-        _ = self.cipher.primary_version  # without a key: CredentialError saying how to add one
+        primary = self.cipher.primary_version  # no key: CredentialError saying how to add one
         pending = [await self._stale(c, None) for c in _migrate.encrypted_columns()]
         total, done = sum(pending), 0
-        for column in _migrate.encrypted_columns():
-            while batch := await self._stale(column, batch_size):
-                done += batch
-                if on_progress is not None:
-                    on_progress(done, total)
+        try:
+            for column in _migrate.encrypted_columns():
+                while batch := await self._stale(column, batch_size):
+                    done += batch
+                    if on_progress is not None:
+                        on_progress(done, total)
+        except CredentialError:
+            await self._audit_rotation(primary, done, success=False)
+            raise
+        await self._audit_rotation(primary, done, success=True)
         return done
+
+    async def _audit_rotation(self, key_version: str, rows: int, *, success: bool) -> None:
+        async with self.session() as s:
+            await s.audit.record(
+                AuditEvent.KEYS_ROTATED,
+                action="rotate",
+                details={"key_version": key_version, "rows": rows},
+                success=success,
+            )
 
     async def _stale(self, column: sa.Column[Any], limit: int | None) -> int:
         """Count (``limit=None``) or re-encrypt up to ``limit`` rows not under the primary key."""
@@ -198,6 +261,15 @@ class Store:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def _write_durable(
+    session: AsyncSession, rows: list[tuple[sa.Table, dict[str, Any]]]
+) -> None:
+    """Write rows that must outlive the rollback that just happened, and commit them."""
+    for table, values in rows:
+        await session.execute(sa.insert(table).values(values))
+    await session.commit()
 
 
 async def ping(engine: AsyncEngine) -> None:

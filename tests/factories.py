@@ -1,4 +1,4 @@
-"""Small builders for rows most tests need (a user, a team owned by them, an agent)."""
+"""Small builders for rows most tests need (a user, a team, an agent, a workflow)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from skillstore.models import AgentConfigRead, TeamCreate, TeamRead, UserRead
+from skillstore.models import AgentConfigRead, TeamCreate, TeamRead, UserRead, WorkflowRead
 from skillstore.store import Store
 
 
@@ -57,3 +57,14 @@ async def count_rows(store: Store, model: type[SQLModel]) -> int:
     """How many rows ``model``'s table holds (every team), for "nothing was stored" checks."""
     async with store.session() as s:
         return int((await s.execute(sa.select(sa.func.count()).select_from(model))).scalar_one())
+
+
+async def make_workflow(store: Store, team: TeamRead, **fields: object) -> WorkflowRead:
+    data: dict[str, object] = {
+        "name": "Flow",
+        "nodes": [{"id": "start", "type": "trigger"}, {"id": "end", "type": "output"}],
+        "edges": [{"source": "start", "target": "end"}],
+    }
+    data.update(fields)
+    async with store.session(team_id=team.id) as s:
+        return await s.workflows.create(data)

@@ -60,10 +60,15 @@ async def test_secret_is_write_only_and_revealed_on_request(store: Store) -> Non
     shown = repr(created) + created.model_dump_json() + str(created.model_dump())
     assert SECRET not in shown and "ciphertext" not in shown
     async with store.session(team_id=team.id) as s:
-        assert await s.credentials.reveal(created.id) == SECRET
+        assert await s.credentials.reveal(created.id, actor_id=team.owner_id) == SECRET
         used = await s.credentials.get_by_name("gh")
+        audit = await s.audit.query(resource_type="credential", resource_id=created.id)
     assert used is not None and used.last_used_at is not None
     assert used.updated_at == created.updated_at  # a use is not a change
+    assert [(a.event_type, a.user_id, a.success) for a in audit] == [
+        ("credential.revealed", team.owner_id, True)
+    ]
+    assert SECRET not in str([a.model_dump() for a in audit])
 
 
 def test_read_model_never_carries_a_secret() -> None:
@@ -194,6 +199,9 @@ async def test_wrong_key_cannot_reveal_and_leaves_the_ciphertext_untouched(
         await wrong.close()
     assert created.name in str(info.value) and SECRET not in str(info.value)
     assert await stored(committed_store, created.id) == before
+    async with committed_store.session(team_id=created.team_id) as s:
+        failed = await s.audit.query(resource_type="credential", resource_id=created.id)
+    assert [(a.event_type, a.success) for a in failed] == [("credential.revealed", False)]
 
 
 async def test_expired_credential_is_not_revealed(store: Store) -> None:

@@ -23,7 +23,7 @@ from skillstore.models import (
 )
 from skillstore.models.execution import ALLOWED_TRANSITIONS
 from skillstore.store import Store
-from tests.factories import count_rows, make_agent, make_team
+from tests.factories import count_rows, make_agent, make_team, make_workflow
 
 S = ExecutionStatus
 
@@ -87,9 +87,10 @@ def test_the_state_machine_is_exactly_the_specified_one() -> None:
 
 async def test_create_starts_pending_with_defaults(store: Store) -> None:
     team, agent = await setup(store)
+    flow = await make_workflow(store, team)
     async with store.session(team_id=team.id) as s:
         created = await s.executions.create({"agent_id": agent.id, "trigger_type": "webhook"})
-        workflow_only = await s.executions.create({"workflow_id": uuid.uuid4()})
+        workflow_only = await s.executions.create({"workflow_id": flow.id})
         assert await s.executions.get(created.id) == created
     assert (created.status, created.mode, created.trigger_type) == (
         S.PENDING,
@@ -257,7 +258,7 @@ async def test_pages_are_newest_first_and_cover_every_row_once(store: Store) -> 
 
 async def test_pages_filter_by_status_and_workflow(store: Store) -> None:
     team, agent = await setup(store)
-    workflow = uuid.uuid4()
+    workflow = (await make_workflow(store, team)).id
     async with store.session(team_id=team.id) as s:
         running = await s.executions.create({"agent_id": agent.id})
         running = await s.executions.transition(running.id, S.RUNNING)

@@ -17,6 +17,20 @@ from skillstore.models.agent_documents import (
     SkillReference,
     VoiceExample,
 )
+from skillstore.models.audit import AuditEvent, AuditLog, AuditLogCreate, AuditLogRead
+from skillstore.models.conversation import (
+    Conversation,
+    ConversationCreate,
+    ConversationRead,
+    ConversationStatus,
+    ConversationUpdate,
+    Message,
+    MessageCreate,
+    MessagePage,
+    MessageRead,
+    MessageRole,
+    MessageUpdate,
+)
 from skillstore.models.credential import (
     Credential,
     CredentialCreate,
@@ -31,7 +45,21 @@ from skillstore.models.execution import (
     ExecutionStatus,
     ExecutionUpdate,
 )
+from skillstore.models.mcp_server import (
+    McpServer,
+    McpServerCreate,
+    McpServerRead,
+    McpServerStatus,
+    McpServerUpdate,
+)
 from skillstore.models.retrieval import RetrievalWeights
+from skillstore.models.schedule import (
+    Schedule,
+    ScheduleCreate,
+    ScheduleRead,
+    ScheduleType,
+    ScheduleUpdate,
+)
 from skillstore.models.tenancy import (
     Team,
     TeamCreate,
@@ -45,6 +73,17 @@ from skillstore.models.tenancy import (
     UserRole,
     UserUpdate,
 )
+from skillstore.models.webhook import Webhook, WebhookCreate, WebhookRead, WebhookUpdate
+from skillstore.models.workflow import (
+    NodePosition,
+    Workflow,
+    WorkflowCreate,
+    WorkflowEdge,
+    WorkflowNode,
+    WorkflowRead,
+    WorkflowStatus,
+    WorkflowUpdate,
+)
 
 __all__ = [
     "AgentBoundaries",
@@ -56,6 +95,15 @@ __all__ = [
     "AgentModelConfig",
     "AgentPersonality",
     "AgentStatus",
+    "AuditEvent",
+    "AuditLog",
+    "AuditLogCreate",
+    "AuditLogRead",
+    "Conversation",
+    "ConversationCreate",
+    "ConversationRead",
+    "ConversationStatus",
+    "ConversationUpdate",
     "Credential",
     "CredentialCreate",
     "CredentialRead",
@@ -66,7 +114,24 @@ __all__ = [
     "ExecutionRead",
     "ExecutionStatus",
     "ExecutionUpdate",
+    "McpServer",
+    "McpServerCreate",
+    "McpServerRead",
+    "McpServerStatus",
+    "McpServerUpdate",
+    "Message",
+    "MessageCreate",
+    "MessagePage",
+    "MessageRead",
+    "MessageRole",
+    "MessageUpdate",
+    "NodePosition",
     "RetrievalWeights",
+    "Schedule",
+    "ScheduleCreate",
+    "ScheduleRead",
+    "ScheduleType",
+    "ScheduleUpdate",
     "SharingLevel",
     "SkillReference",
     "Team",
@@ -82,4 +147,15 @@ __all__ = [
     "UserRole",
     "UserUpdate",
     "VoiceExample",
+    "Webhook",
+    "WebhookCreate",
+    "WebhookRead",
+    "WebhookUpdate",
+    "Workflow",
+    "WorkflowCreate",
+    "WorkflowEdge",
+    "WorkflowNode",
+    "WorkflowRead",
+    "WorkflowStatus",
+    "WorkflowUpdate",
 ]

@@ -60,7 +60,9 @@ class ExecutionBase(Schema):
     agent_id: uuid.UUID | None = Field(
         default=None, foreign_key="agent_config.id", ondelete="CASCADE", index=True
     )
-    workflow_id: uuid.UUID | None = Field(default=None, index=True)
+    workflow_id: uuid.UUID | None = Field(
+        default=None, foreign_key="workflow.id", ondelete="CASCADE", index=True
+    )
     mode: str = Field(default="manual", min_length=1, max_length=32)
     trigger_type: TriggerType = Field(
         default=TriggerType.ON_DEMAND, sa_type=enum_type(TriggerType, "trigger_type")

@@ -12,6 +12,7 @@ read-check-write in Python would let two writers both win).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -51,6 +52,9 @@ class RepoContext:
     cipher: Cipher
     settings: StoreSettings
     dialect: str
+    durable: list[tuple[sa.Table, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    """Rows that must outlive a rollback of this unit of work (audit of refused requests);
+    the session writes them again in a fresh transaction if it rolls back."""
 
 
 def coerce(data: ModelT | Mapping[str, Any], model: type[ModelT]) -> ModelT:

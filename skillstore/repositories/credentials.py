@@ -13,6 +13,7 @@ from typing import Any
 
 from skillstore.db.types import utcnow
 from skillstore.errors import CredentialError
+from skillstore.models.audit import AuditEvent
 from skillstore.models.credential import (
     Credential,
     CredentialBase,
@@ -22,6 +23,7 @@ from skillstore.models.credential import (
 )
 from skillstore.models.tenancy import User
 from skillstore.repositories._checks import require_known_integrations
+from skillstore.repositories.audit import AuditRepository
 from skillstore.repositories.base import TenantRepository, coerce
 
 
@@ -64,8 +66,8 @@ class CredentialRepository(TenantRepository[Credential, CredentialRead]):
         found = await self.find(name=name, limit=1)
         return found[0] if found else None
 
-    async def reveal(self, id: uuid.UUID) -> str:
-        """Decrypt the secret and record the use.
+    async def reveal(self, id: uuid.UUID, *, actor_id: uuid.UUID | None = None) -> str:
+        """Decrypt the secret and record the use (``last_used_at`` and the audit log).
 
         Raises:
             NotFoundError: no such credential in this team.
@@ -79,9 +81,26 @@ class CredentialRepository(TenantRepository[Credential, CredentialRead]):
                 f"credential {row.name!r} expired at {row.expires_at.isoformat()}; store a new "
                 "secret or a later expires_at with credentials.update()"
             )
+        audit = AuditRepository(self._ctx)
         try:
             secret = self._ctx.cipher.decrypt(row.ciphertext)
         except CredentialError as exc:
+            await audit.record(
+                AuditEvent.CREDENTIAL_REVEALED,
+                action="reveal",
+                user_id=actor_id,
+                resource_type="credential",
+                resource_id=id,
+                success=False,
+                durable=True,
+            )
             raise CredentialError(f"credential {row.name!r}: {exc}") from None
         await self._apply(row, {"last_used_at": now, "updated_at": row.updated_at})
+        await audit.record(
+            AuditEvent.CREDENTIAL_REVEALED,
+            action="reveal",
+            user_id=actor_id,
+            resource_type="credential",
+            resource_id=id,
+        )
         return secret

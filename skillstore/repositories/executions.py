@@ -30,6 +30,7 @@ from skillstore.models.execution import (
     ExecutionStatus,
     ExecutionUpdate,
 )
+from skillstore.models.workflow import Workflow
 from skillstore.repositories.base import TenantRepository
 from skillstore.repositories.keyset import encode_cursor, older_than
 
@@ -53,7 +54,7 @@ class ExecutionRepository(TenantRepository[Execution, ExecutionRead]):
     base_model = ExecutionBase
     create_model = ExecutionCreate
     update_model = ExecutionUpdate
-    references = {"agent_id": AgentConfig}
+    references = {"agent_id": AgentConfig, "workflow_id": Workflow}
 
     async def transition(
         self,

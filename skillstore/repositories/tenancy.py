@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import bcrypt
@@ -12,6 +13,7 @@ from sqlmodel import SQLModel, col
 
 from skillstore.db.translate import translated
 from skillstore.errors import NotFoundError, ValidationError
+from skillstore.models.audit import AuditEvent
 from skillstore.models.tenancy import (
     Team,
     TeamBase,
@@ -27,6 +29,7 @@ from skillstore.models.tenancy import (
     UserRole,
     UserUpdate,
 )
+from skillstore.repositories.audit import AuditRepository
 from skillstore.repositories.base import Repository, coerce
 
 
@@ -117,6 +120,9 @@ class TeamRepository(Repository[Team, TeamRead]):
             row = await self._insert(team, {"owner_id": owner_id, **extra})
             self._session.add(TeamMembership(user_id=owner_id, team_id=row.id, role=UserRole.OWNER))
             await self._session.flush()
+            await self._audit(
+                AuditEvent.MEMBERSHIP_ADDED, "add", row.id, owner_id, UserRole.OWNER, owner_id
+            )
         return self._to_read(row)
 
     async def get_by_slug(self, slug: str) -> TeamRead | None:
@@ -125,9 +131,18 @@ class TeamRepository(Repository[Team, TeamRead]):
         return found[0] if found else None
 
     async def add_member(
-        self, team_id: uuid.UUID, user_id: uuid.UUID, role: UserRole | str = UserRole.MEMBER
+        self,
+        team_id: uuid.UUID,
+        user_id: uuid.UUID,
+        role: UserRole | str = UserRole.MEMBER,
+        *,
+        actor_id: uuid.UUID | None = None,
     ) -> TeamMembershipRead:
-        """Give ``user_id`` a ``role`` in the team (a `ConflictError` if already a member)."""
+        """Give ``user_id`` a ``role`` in the team (a `ConflictError` if already a member).
+
+        The change is written to the audit log in the same transaction; ``actor_id``
+        names who made it, when known.
+        """
         checked = parse_role(role)
         await self._require(Team, team_id)
         await self._require(User, user_id)
@@ -135,12 +150,20 @@ class TeamRepository(Repository[Team, TeamRead]):
         async with self._write():
             self._session.add(membership)
             await self._session.flush()
+            await self._audit(
+                AuditEvent.MEMBERSHIP_ADDED, "add", team_id, user_id, checked, actor_id
+            )
         return TeamMembershipRead.model_validate(membership)
 
     async def set_role(
-        self, team_id: uuid.UUID, user_id: uuid.UUID, role: UserRole | str
+        self,
+        team_id: uuid.UUID,
+        user_id: uuid.UUID,
+        role: UserRole | str,
+        *,
+        actor_id: uuid.UUID | None = None,
     ) -> TeamMembershipRead:
-        """Change a member's role."""
+        """Change a member's role (audited, like `add_member`)."""
         checked = parse_role(role)
         stmt = (
             sa.update(TeamMembership)
@@ -150,18 +173,54 @@ class TeamRepository(Repository[Team, TeamRead]):
         )
         async with self._write():
             row = (await self._session.execute(stmt)).scalars().one_or_none()
+            if row is not None:
+                await self._audit(
+                    AuditEvent.MEMBERSHIP_ROLE_CHANGED,
+                    "set_role",
+                    team_id,
+                    user_id,
+                    checked,
+                    actor_id,
+                )
         if row is None:
             raise NotFoundError(f"user {user_id} is not a member of team {team_id}")
         return TeamMembershipRead.model_validate(row)
 
-    async def remove_member(self, team_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-        """Remove a membership; ``False`` if there was none."""
-        stmt = sa.delete(TeamMembership).where(
-            col(TeamMembership.team_id) == team_id, col(TeamMembership.user_id) == user_id
+    async def remove_member(
+        self, team_id: uuid.UUID, user_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
+    ) -> bool:
+        """Remove a membership (audited); ``False`` if there was none."""
+        stmt = (
+            sa.delete(TeamMembership)
+            .where(col(TeamMembership.team_id) == team_id, col(TeamMembership.user_id) == user_id)
+            .returning(col(TeamMembership.role))
         )
         async with self._write():
-            result = await self._session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0))
+            removed = (await self._session.execute(stmt)).scalar_one_or_none()
+            if removed is not None:
+                await self._audit(
+                    AuditEvent.MEMBERSHIP_REMOVED, "remove", team_id, user_id, removed, actor_id
+                )
+        return removed is not None
+
+    async def _audit(
+        self,
+        event: AuditEvent,
+        action: str,
+        team_id: uuid.UUID,
+        member_id: uuid.UUID,
+        role: UserRole,
+        actor_id: uuid.UUID | None,
+    ) -> None:
+        # The entry belongs to the team whose membership changed, whatever the session's scope.
+        await AuditRepository(replace(self._ctx, team_id=team_id)).record(
+            event,
+            action=action,
+            user_id=actor_id,
+            resource_type="user",
+            resource_id=member_id,
+            details={"role": UserRole(role).value},
+        )
 
     async def members(self, team_id: uuid.UUID) -> list[TeamMembershipRead]:
         """The team's memberships, oldest first."""
