@@ -23,6 +23,7 @@ from skillstore.db.engine import create_engine
 from skillstore.db.translate import translated
 from skillstore.errors import CredentialError, DatabaseError
 from skillstore.repositories.base import RepoContext
+from skillstore.repositories.memory import MemoryRepository
 from skillstore.repositories.tenancy import TeamRepository, UserRepository
 from skillstore.settings import StoreSettings
 
@@ -54,6 +55,11 @@ class StoreSession:
     def teams(self) -> TeamRepository:
         """Teams and memberships (global)."""
         return TeamRepository(self._ctx)
+
+    @cached_property
+    def memories(self) -> MemoryRepository:
+        """Long-term memories: search, versions, history, tags, scored retrieval (tenant)."""
+        return MemoryRepository(self._ctx)
 
 
 class Store:

@@ -1,5 +1,25 @@
 """Every model, one module per aggregate; importing this registers every table."""
 
+from skillstore.models.memory import (
+    Memory,
+    MemoryCreate,
+    MemoryHit,
+    MemoryRead,
+    MemorySource,
+    MemoryStatus,
+    MemoryTier,
+    MemoryType,
+    MemoryUpdate,
+    RetrievalContext,
+    ScoredMemory,
+)
+from skillstore.models.memory_log import (
+    MemoryAction,
+    MemoryLog,
+    MemoryLogRead,
+    MemoryTag,
+    MemoryTagRead,
+)
 from skillstore.models.retrieval import RetrievalWeights
 from skillstore.models.tenancy import (
     Team,
@@ -16,7 +36,23 @@ from skillstore.models.tenancy import (
 )
 
 __all__ = [
+    "Memory",
+    "MemoryAction",
+    "MemoryCreate",
+    "MemoryHit",
+    "MemoryLog",
+    "MemoryLogRead",
+    "MemoryRead",
+    "MemorySource",
+    "MemoryStatus",
+    "MemoryTag",
+    "MemoryTagRead",
+    "MemoryTier",
+    "MemoryType",
+    "MemoryUpdate",
+    "RetrievalContext",
     "RetrievalWeights",
+    "ScoredMemory",
     "Team",
     "TeamCreate",
     "TeamMembership",

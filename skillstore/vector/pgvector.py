@@ -1,0 +1,132 @@
+"""PostgreSQL + pgvector: exact scan or HNSW, chosen per query.
+
+The problem: HNSW walks the graph first and filters after, so a tenant/agent/type filter
+on top of it silently returns fewer than ``k`` rows (0.75 of 10 on 100k rows across 50
+tenants). Two tools fix it, and each is best in its own regime:
+
+- **Exact scan** of the candidates: the indexed filters (``team_id``, ``team_id,
+  memory_type``, ``agent_id``) find them, every one is scored, the best ``k`` are kept.
+  Exact by construction; its cost grows with the number of candidates (about 2 µs per
+  row at 384 dimensions).
+- **HNSW with iterative scans** (``hnsw.iterative_scan = relaxed_order``, pgvector ≥
+  0.8): the index keeps walking until ``k`` rows pass the filter. Its cost hardly
+  depends on the table size but grows as the filter gets more selective.
+
+The rule: count the candidates, but never more than ``vector_exact_max_rows + 1`` of
+them (``SELECT count(*) FROM (SELECT 1 … WHERE filters LIMIT n+1)``, so the probe costs at
+most what the exact scan would and is an index range scan for the indexed filters). At
+most ``vector_exact_max_rows`` candidates: exact scan; more: HNSW. The threshold is where
+the two measured costs cross: ``bench/search_pg.py`` times the exact scan per candidate
+row and the HNSW query at the configured ``ef_search`` on the same data and prints the
+crossover (``HNSW p50 / exact cost per row``); the default 20,000 is that figure on
+100k × 384 (see ``bench/README.md``). A deployment with other dimensions or hardware can
+re-run the benchmark and set ``SKILLSTORE_VECTOR_EXACT_MAX_ROWS``.
+
+Rejected: trusting the planner (pgvector's cost estimate ignores how many index tuples a
+filter throws away, so it picks HNSW for a 2%-selective tenant and loses recall);
+a fixed ``ef_search`` large enough for every filter (slow for every query); partial
+indexes per tenant (DDL per customer).
+
+Both queries wrap the ranking in a ``MATERIALIZED`` CTE: for the exact path so that the
+planner cannot use the HNSW index to order it, for the HNSW path because relaxed-order
+iterative scans may return rows slightly out of order and the outer query re-sorts them
+(the pattern pgvector documents). Dimensions above 2,000 (the ``vector`` index limit)
+are indexed as a ``halfvec`` expression, and the HNSW query orders by the same expression.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import UserDefinedType
+
+from skillstore.db.ddl import VECTOR_INDEX_MAX_DIMENSIONS
+from skillstore.db.types import PGVector
+from skillstore.settings import StoreSettings
+from skillstore.vector import Neighbour, VectorQuery
+
+Plan = Literal["exact", "hnsw"]
+
+
+class HalfVec(UserDefinedType[Any]):
+    """pgvector's ``halfvec(dim)``, only ever used in a cast."""
+
+    cache_ok = True
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return f"HALFVEC({self.dim})"
+
+
+def _distance(query: VectorQuery, *, indexed: bool) -> sa.ColumnElement[float]:
+    """``column <=> :q``; over the halfvec expression the index uses, when it is one."""
+    bound = sa.bindparam("query_vector", query.vector, type_=query.column.type)
+    left: sa.ColumnElement[Any] = query.column
+    right: sa.ColumnElement[Any] = bound
+    if indexed and query.dimensions > VECTOR_INDEX_MAX_DIMENSIONS:
+        half = HalfVec(query.dimensions)
+        left = sa.cast(left, half)
+        right = sa.cast(sa.cast(bound, PGVector(query.dimensions)), half)
+    return left.op("<=>", return_type=sa.Float())(right)
+
+
+class PgVectorBackend:
+    """Cosine search with ``<=>``; see the module docstring for the exact/HNSW rule."""
+
+    name = "pgvector"
+
+    async def plan(
+        self, session: AsyncSession, query: VectorQuery, settings: StoreSettings
+    ) -> tuple[Plan, int]:
+        """Which path answers ``query``, and the candidate count it was decided on.
+
+        The count is capped at ``vector_exact_max_rows + 1``: beyond that it only matters
+        that there are too many.
+        """
+        limit = settings.vector_exact_max_rows
+        capped = (
+            sa.select(sa.literal(1)).select_from(query.table).where(*query.where).limit(limit + 1)
+        ).subquery()
+        count = int(
+            (await session.execute(sa.select(sa.func.count()).select_from(capped))).scalar_one()
+        )
+        return ("exact" if count <= limit else "hnsw"), count
+
+    async def nearest(
+        self, session: AsyncSession, query: VectorQuery, settings: StoreSettings
+    ) -> list[Neighbour]:
+        plan, count = await self.plan(session, query, settings)
+        if count == 0:
+            return []
+        id_column = query.table.c.id
+        if plan == "exact":
+            distance = _distance(query, indexed=False)
+            ranked = (
+                sa.select(id_column, distance.label("distance"))
+                .where(*query.where)
+                .cte("candidates")
+                .prefix_with("MATERIALIZED")
+            )
+        else:
+            await session.execute(
+                sa.select(
+                    sa.func.set_config("hnsw.ef_search", str(settings.hnsw_ef_search), True),
+                    sa.func.set_config("hnsw.iterative_scan", "relaxed_order", True),
+                )
+            )
+            distance = _distance(query, indexed=True)
+            ranked = (
+                sa.select(id_column, distance.label("distance"))
+                .where(*query.where)
+                .order_by(distance)
+                .limit(query.k)
+                .cte("approximate")
+                .prefix_with("MATERIALIZED")
+            )
+        stmt = sa.select(ranked.c.id, ranked.c.distance).order_by(ranked.c.distance).limit(query.k)
+        rows = (await session.execute(stmt)).all()
+        return [Neighbour(row[0], 1.0 - float(row[1])) for row in rows]
