@@ -99,7 +99,7 @@ async def test_check_constraints_refuse_raw_out_of_range_writes(store: Store) ->
     async with store.session(team_id=team_id) as s:
         added = await s.memories.add(memory(clustered(1, dim(store))[0]))
     for values in ({"importance": 11}, {"confidence": 1.5}, {"access_count": -1}):
-        with pytest.raises(ValidationError, match="range|positive"):
+        with pytest.raises(ValidationError, match=r"range|positive"):
             async with store.session() as s:
                 await s.execute(sa.update(Memory).where(col(Memory.id) == added.id).values(values))
 
@@ -120,7 +120,9 @@ async def test_add_many_stores_all_with_logs_and_is_all_or_nothing(store: Store)
     before = await count(store, Memory)
     async with store.session(team_id=team_id) as s:
         with pytest.raises(NotFoundError, match="user_id"):
-            await s.memories.add_many([memory(vectors[0]), memory(vectors[1], user_id=uuid.uuid4())])
+            await s.memories.add_many(
+                [memory(vectors[0]), memory(vectors[1], user_id=uuid.uuid4())]
+            )
     assert await count(store, Memory) == before
 
 

@@ -145,7 +145,9 @@ async def test_nearest_serves_any_table_without_a_team(store: Store) -> None:
         scoped = await nearest(
             session, store.settings, Memory, q, k=5, where=live_filters(Memory, team_id=team_id)
         )
-    assert len(found) == 5 and [n.id for n in scoped] == [ids[i] for i in numpy_top_k(vectors, q, 5)]
+    assert len(found) == 5 and [n.id for n in scoped] == [
+        ids[i] for i in numpy_top_k(vectors, q, 5)
+    ]
     with pytest.raises(ValidationError, match="no column"):
         live_filters(Memory, equals={"colour": "red"})
 

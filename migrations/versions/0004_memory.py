@@ -120,9 +120,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_memory_agent_id"), "memory", ["agent_id"])
     op.create_index(op.f("ix_memory_expires_at"), "memory", ["expires_at"])
-    op.create_index(
-        op.f("ix_memory_source_conversation_id"), "memory", ["source_conversation_id"]
-    )
+    op.create_index(op.f("ix_memory_source_conversation_id"), "memory", ["source_conversation_id"])
     op.create_index(op.f("ix_memory_superseded_by"), "memory", ["superseded_by"])
     op.create_index(op.f("ix_memory_team_id"), "memory", ["team_id"])
     op.create_index("ix_memory_team_id_memory_type", "memory", ["team_id", "memory_type"])

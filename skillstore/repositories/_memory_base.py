@@ -34,11 +34,14 @@ from skillstore.models.memory import (
     MemoryType,
     MemoryUpdate,
 )
-from skillstore.models.memory_log import MemoryAction, MemoryLog, MemoryLogRead
+from skillstore.models.memory_log import MemoryAction, MemoryLog
 from skillstore.models.tenancy import User
 from skillstore.repositories._memory_bulk import insert_rows, memory_rows, vector_matrix
 from skillstore.repositories.base import TenantRepository, coerce
 from skillstore.vector import check_query_vector, live_filters, nearest
+
+WITHOUT_VECTOR = defer(Memory.embedding)  # type: ignore[arg-type]  # typed as the value
+"""Load option: leave the vector out (it is never part of a `MemoryRead`)."""
 
 _TIER_RANK = {MemoryTier.HOT: 0, MemoryTier.WARM: 1, MemoryTier.COLD: 2}
 
@@ -206,9 +209,7 @@ class MemoryWrites(TenantRepository[Memory, MemoryRead]):
         users = {c.user_id for c in creates if c.user_id is not None}
         for user_id in users:
             await self._check_references({"user_id": user_id})
-        await self._check_links(
-            {i for c in creates for i in (*c.related_to, *c.contradicts)}
-        )
+        await self._check_links({i for c in creates for i in (*c.related_to, *c.contradicts)})
         rows, logs = memory_rows(
             creates,
             vectors,
@@ -266,7 +267,7 @@ class MemoryWrites(TenantRepository[Memory, MemoryRead]):
     async def _rows(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, MemoryRead]:
         stmt = (
             sa.select(Memory)
-            .options(defer(Memory.embedding))
+            .options(WITHOUT_VECTOR)
             .where(col(Memory.id).in_(list(ids)), *self._scope())
         )
         with translated():
@@ -311,11 +312,15 @@ class MemoryWrites(TenantRepository[Memory, MemoryRead]):
         is ``1 - cosine distance``; ``min_similarity`` drops weaker hits.
         """
         where = self._live(agent_id=agent_id, user_id=user_id, memory_types=memory_types)
-        found = await nearest(self._session, self._ctx.settings, Memory, embedding, k=k, where=where)
+        found = await nearest(
+            self._session, self._ctx.settings, Memory, embedding, k=k, where=where
+        )
         if min_similarity is not None:
             found = [n for n in found if n.similarity >= min_similarity]
         rows = await self._rows([n.id for n in found])
-        return [MemoryHit(memory=rows[n.id], similarity=n.similarity) for n in found if n.id in rows]
+        return [
+            MemoryHit(memory=rows[n.id], similarity=n.similarity) for n in found if n.id in rows
+        ]
 
     async def find_similar(
         self, embedding: Any, *, threshold: float = 0.92, k: int = 10, **filters: Any

@@ -3,7 +3,7 @@
 On PostgreSQL rows go in with asyncpg's binary ``COPY`` (``copy_records_to_table``): the
 vectors travel as float32 through the codec registered in ``db/engine.py``, and no SQL
 text or per-row statement is built. On SQLite one ``executemany`` of a Core INSERT.
-Rejected: ``session.add_all`` (ORM unit-of-work bookkeeping per row, ~20× slower) and
+Rejected: ``session.add_all`` (ORM unit-of-work bookkeeping per row, ~20x slower) and
 multi-row ``INSERT … VALUES`` text (vectors formatted as text in Python).
 
 Every memory is validated (its `MemoryCreate`, then the vectors all at once) before
@@ -124,15 +124,13 @@ async def insert_rows(session: AsyncSession, model: type[Any], rows: list[dict[s
         return
     columns = list(rows[0])
     records = [
-        tuple(json.dumps(r[c]) if c in _JSON_COLUMNS else r[c] for c in columns)
-        for r in rows
+        tuple(json.dumps(r[c]) if c in _JSON_COLUMNS else r[c] for c in columns) for r in rows
     ]
     connection = await session.connection()
     raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
     try:
-        await raw.driver_connection.copy_records_to_table(
-            table.name, records=records, columns=columns
-        )
+        await driver.copy_records_to_table(table.name, records=records, columns=columns)
     except Exception as exc:  # asyncpg's own errors: translate like any other
         if type(exc).__module__.startswith("asyncpg"):
             wrapped_type = (

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import defer
 from sqlmodel import col
 
 from skillstore.db.translate import translated
@@ -38,7 +37,7 @@ from skillstore.models.memory_log import (
 )
 from skillstore.models.retrieval import RetrievalWeights
 from skillstore.repositories import retrieval
-from skillstore.repositories._memory_base import MemoryWrites, Note
+from skillstore.repositories._memory_base import WITHOUT_VECTOR, MemoryWrites, Note
 from skillstore.repositories.base import coerce
 from skillstore.vector import nearest
 
@@ -136,7 +135,7 @@ class MemoryRepository(MemoryWrites):
             *self._scope(), col(Memory.expires_at).is_not(None), col(Memory.expires_at) <= utcnow()
         )
         with translated():
-            rows = (await self._session.execute(expired.options(defer(Memory.embedding)))).all()
+            rows = (await self._session.execute(expired.options(WITHOUT_VECTOR))).all()
         note = Note(changed_by=changed_by, reason="expired")
         async with self._write():
             for (row,) in rows:
@@ -145,7 +144,6 @@ class MemoryRepository(MemoryWrites):
             ids = [row.id for (row,) in rows]
             await self._session.execute(sa.delete(Memory).where(col(Memory.id).in_(ids)))
         return len(rows)
-
 
     # ---- tags -----------------------------------------------------------------------------
     @staticmethod
@@ -187,7 +185,7 @@ class MemoryRepository(MemoryWrites):
         (name,) = self._tag_names([tag])
         stmt = (
             sa.select(Memory)
-            .options(defer(Memory.embedding))
+            .options(WITHOUT_VECTOR)
             .join(MemoryTag, col(MemoryTag.memory_id) == col(Memory.id))
             .where(
                 col(MemoryTag.tag) == name,
@@ -266,7 +264,9 @@ class MemoryRepository(MemoryWrites):
         top = [n.id for n in found[: retrieval.RELATED_TOP_HITS]]
         ids = {n.id for n in found}
         candidates = await self._embedded([*visible, col(Memory.id).in_(ids)], k)
-        candidates += await self._embedded([*visible, col(Memory.is_pinned)], PINNED_LIMIT)
+        candidates += await self._embedded(
+            [*visible, col(Memory.is_pinned).is_(True)], PINNED_LIMIT
+        )
         memories = {m.id: (m, v) for m, v in candidates}
         links = retrieval.linked({i: m for i, (m, _) in memories.items()}, top) - set(memories)
         for m, v in await self._embedded([*visible, col(Memory.id).in_(links)], len(links) or 1):

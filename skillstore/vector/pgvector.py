@@ -19,7 +19,7 @@ most ``vector_exact_max_rows`` candidates: exact scan; more: HNSW. The threshold
 the two measured costs cross: ``bench/search_pg.py`` times the exact scan per candidate
 row and the HNSW query at the configured ``ef_search`` on the same data and prints the
 crossover (``HNSW p50 / exact cost per row``); the default 20,000 is that figure on
-100k × 384 (see ``bench/README.md``). A deployment with other dimensions or hardware can
+100k x 384 (see ``bench/README.md``). A deployment with other dimensions or hardware can
 re-run the benchmark and set ``SKILLSTORE_VECTOR_EXACT_MAX_ROWS``.
 
 Rejected: trusting the planner (pgvector's cost estimate ignores how many index tuples a

@@ -91,4 +91,6 @@ class SQLiteBackend:
             sa.select(rowid, query.table.c.id).select_from(query.table).where(rowid.in_(winners))
         )
         id_of = {int(r[0]): r[1] for r in id_rows}
-        return [Neighbour(id_of[w], float(s)) for w, s in zip(winners, best_sims[order], strict=True)]
+        return [
+            Neighbour(id_of[w], float(s)) for w, s in zip(winners, best_sims[order], strict=True)
+        ]
