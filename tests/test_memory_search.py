@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skillstore.db.base import table_of
@@ -25,7 +26,7 @@ TYPES = [MemoryType.SEMANTIC, MemoryType.EPISODIC]
 async def hnsw_store(_shared_engine: AsyncEngine) -> AsyncIterator[Store]:
     # A threshold below the team's size, so that PostgreSQL answers through HNSW.
     url = _shared_engine.url.render_as_string(hide_password=False)
-    settings = store_settings(url, vector_exact_max_rows=50, hnsw_ef_search=40)
+    settings = store_settings(url, vector_exact_max_rows=50)
     async with _shared_engine.connect() as connection:
         outer = await connection.begin()
         yield Store(_shared_engine, settings, bind=connection)
@@ -91,6 +92,7 @@ async def test_large_candidate_sets_keep_recall_through_hnsw(
     found = 0
     async with store.session(team_id=team_id) as s:
         if store.dialect == "postgresql":
+            await s.execute(sa.text("ANALYZE memory"))  # the planner's statistics
             where = live_filters(Memory, team_id=team_id)
             query = VectorQuery(
                 table_of(Memory), table_of(Memory).c.embedding, queries(store)[0], 10, where, 32

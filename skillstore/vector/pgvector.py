@@ -12,10 +12,16 @@ tenants). Two tools fix it, and each is best in its own regime:
   0.8): the index keeps walking until ``k`` rows pass the filter. Its cost hardly
   depends on the table size but grows as the filter gets more selective.
 
-The rule: count the candidates, but never more than ``vector_exact_max_rows + 1`` of
-them (``SELECT count(*) FROM (SELECT 1 … WHERE filters LIMIT n+1)``, so the probe costs at
-most what the exact scan would and is an index range scan for the indexed filters). At
-most ``vector_exact_max_rows`` candidates: exact scan; more: HNSW. The threshold is where
+The rule: how many rows pass the filters? First ask the planner (``EXPLAIN`` of the
+filtered ``SELECT``: its estimate comes from the column statistics ``ANALYZE`` keeps, and
+costs a planning pass, no execution). If the estimate is at most a quarter of
+``vector_exact_max_rows``, exact scan; at least four times it, HNSW. In between, where a
+stale or skewed statistic could tip the choice, count for real, but never more than
+``vector_exact_max_rows + 1`` rows (``SELECT count(*) FROM (SELECT 1 … LIMIT n+1)``, an
+index range scan for the indexed filters, so the probe costs at most what the exact scan
+would). At most ``vector_exact_max_rows`` candidates: exact scan; more: HNSW. A wrong
+estimate is safe either way: the exact path is exact, and the HNSW path keeps its recall
+through iterative scans; only the latency is off. The threshold is where
 the two measured costs cross: ``bench/search_pg.py`` times the exact scan per candidate
 row and the HNSW query at the configured ``ef_search`` on the same data and prints the
 crossover (``HNSW p50 / exact cost per row``); the default 20,000 is that figure on
@@ -36,10 +42,14 @@ are indexed as a ``halfvec`` expression, and the HNSW query orders by the same e
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.types import UserDefinedType
 
 from skillstore.db.ddl import VECTOR_INDEX_MAX_DIMENSIONS
@@ -74,6 +84,20 @@ def _distance(query: VectorQuery, *, indexed: bool) -> sa.ColumnElement[float]:
     return left.op("<=>", return_type=sa.Float())(right)
 
 
+class Explain(Executable, ClauseElement):
+    """``EXPLAIN (FORMAT JSON) <select>``, keeping the select's bound parameters."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: sa.Select[Any]) -> None:
+        self.statement = statement
+
+
+@compiles(Explain, "postgresql")
+def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
+
+
 class PgVectorBackend:
     """Cosine search with ``<=>``; see the module docstring for the exact/HNSW rule."""
 
@@ -84,13 +108,20 @@ class PgVectorBackend:
     ) -> tuple[Plan, int]:
         """Which path answers ``query``, and the candidate count it was decided on.
 
-        The count is capped at ``vector_exact_max_rows + 1``: beyond that it only matters
-        that there are too many.
+        The planner's row estimate decides when it is clearly on one side of the threshold
+        (a quarter of it or less, four times or more); in between, a count capped at
+        ``vector_exact_max_rows + 1`` decides.
         """
         limit = settings.vector_exact_max_rows
-        capped = (
-            sa.select(sa.literal(1)).select_from(query.table).where(*query.where).limit(limit + 1)
-        ).subquery()
+        candidates = sa.select(sa.literal(1)).select_from(query.table).where(*query.where)
+        explained = (await session.execute(Explain(candidates))).scalar_one()
+        plan_json = json.loads(explained) if isinstance(explained, str) else explained
+        estimate = int(plan_json[0]["Plan"]["Plan Rows"])
+        if estimate * 4 <= limit:
+            return "exact", estimate
+        if estimate >= limit * 4:
+            return "hnsw", estimate
+        capped = candidates.limit(limit + 1).subquery()
         count = int(
             (await session.execute(sa.select(sa.func.count()).select_from(capped))).scalar_one()
         )
@@ -99,9 +130,7 @@ class PgVectorBackend:
     async def nearest(
         self, session: AsyncSession, query: VectorQuery, settings: StoreSettings
     ) -> list[Neighbour]:
-        plan, count = await self.plan(session, query, settings)
-        if count == 0:
-            return []
+        plan, _ = await self.plan(session, query, settings)
         id_column = query.table.c.id
         if plan == "exact":
             distance = _distance(query, indexed=False)
