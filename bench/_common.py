@@ -66,12 +66,16 @@ async def open_store(url: str) -> Store:
 async def make_teams(store: Store, n: int = TEAMS) -> list[uuid.UUID]:
     async with store.session() as s:
         user = await s.users.create(
-            UserCreate(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password="benchmark",
-                       display_name="bench")
+            UserCreate(
+                email=f"bench-{uuid.uuid4().hex[:8]}@example.com",
+                password="benchmark",
+                display_name="bench",
+            )
         )
         teams = [
-            await s.teams.create(TeamCreate(name=f"t{i}", slug=f"t{i}-{uuid.uuid4().hex[:6]}"),
-                                 owner_id=user.id)
+            await s.teams.create(
+                TeamCreate(name=f"t{i}", slug=f"t{i}-{uuid.uuid4().hex[:6]}"), owner_id=user.id
+            )
             for i in range(n)
         ]
     return [t.id for t in teams]
@@ -112,8 +116,10 @@ def recall(found: list[set[Any]], truth: list[set[Any]]) -> float:
 
 def report(title: str, ours: float, limit: float, unit: str, *, goal: str, note: str = "") -> None:
     ratio = ours / limit if limit else float("nan")
-    print(f"{title}\n    skillstore {ours:10.2f} {unit}   limit {limit:10.2f} {unit}   "
-          f"ratio {ratio:5.2f}   (goal {goal}){'   ' + note if note else ''}")
+    print(
+        f"{title}\n    skillstore {ours:10.2f} {unit}   limit {limit:10.2f} {unit}   "
+        f"ratio {ratio:5.2f}   (goal {goal}){'   ' + note if note else ''}"
+    )
 
 
 @contextmanager

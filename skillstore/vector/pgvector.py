@@ -43,6 +43,8 @@ are indexed as a ``halfvec`` expression, and the HNSW query orders by the same e
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -98,6 +100,37 @@ def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
     return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
 
 
+_ESTIMATES: dict[tuple[Any, tuple[str, ...]], tuple[float, int]] = {}
+ESTIMATE_TTL_SECONDS = 60.0
+"""How long a planner estimate is reused for the same filters: planning the ``EXPLAIN``
+costs about as much as an exact scan of a small tenant, and statistics change slowly."""
+
+
+async def _estimate(session: AsyncSession, candidates: sa.Select[Any]) -> int:
+    """The planner's row estimate for ``candidates``, cached per filter values."""
+    cache_key = candidates._generate_cache_key()
+    # Timestamps (``expires_at > now``) change every call but not the estimate.
+    values = tuple(
+        repr(b.effective_value)
+        for b in (cache_key.bindparams if cache_key is not None else ())
+        if not isinstance(b.effective_value, datetime)
+    )
+    key, now = (
+        (cache_key.key if cache_key is not None else str(candidates), values),
+        time.monotonic(),
+    )
+    cached = _ESTIMATES.get(key)
+    if cached is not None and now - cached[0] < ESTIMATE_TTL_SECONDS:
+        return cached[1]
+    explained = (await session.execute(Explain(candidates))).scalar_one()
+    plan_json = json.loads(explained) if isinstance(explained, str) else explained
+    estimate = int(plan_json[0]["Plan"]["Plan Rows"])
+    if len(_ESTIMATES) > 4096:
+        _ESTIMATES.clear()
+    _ESTIMATES[key] = (now, estimate)
+    return estimate
+
+
 class PgVectorBackend:
     """Cosine search with ``<=>``; see the module docstring for the exact/HNSW rule."""
 
@@ -114,9 +147,7 @@ class PgVectorBackend:
         """
         limit = settings.vector_exact_max_rows
         candidates = sa.select(sa.literal(1)).select_from(query.table).where(*query.where)
-        explained = (await session.execute(Explain(candidates))).scalar_one()
-        plan_json = json.loads(explained) if isinstance(explained, str) else explained
-        estimate = int(plan_json[0]["Plan"]["Plan Rows"])
+        estimate = await _estimate(session, candidates)
         if estimate * 4 <= limit:
             return "exact", estimate
         if estimate >= limit * 4:
