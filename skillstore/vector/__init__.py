@@ -33,7 +33,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 MAX_K = 1000
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 class Neighbour(NamedTuple):
@@ -127,8 +128,10 @@ def live_filters(
         else:
             where.append(column == value)
     if "expires_at" in table.c:
-        expires = table.c.expires_at
-        where.append(sa.or_(expires.is_(None), expires > (now or utcnow())))
+        # coalesce(), not "IS NULL OR >": an OR on expires_at lets SQLite pick the
+        # expires_at index and walk every unexpiring row of every team.
+        never = sa.literal(NEVER, type_=table.c.expires_at.type)
+        where.append(sa.func.coalesce(table.c.expires_at, never) > (now or utcnow()))
     if embedding_model is not None and "embedding_model" in table.c:
         where.append(table.c.embedding_model == embedding_model)
     return where

@@ -172,12 +172,16 @@ class PgVectorBackend:
                 .prefix_with("MATERIALIZED")
             )
         else:
-            await session.execute(
-                sa.select(
-                    sa.func.set_config("hnsw.ef_search", str(settings.hnsw_ef_search), True),
-                    sa.func.set_config("hnsw.iterative_scan", "relaxed_order", True),
+            # SET LOCAL lasts until the transaction ends: once per transaction is enough.
+            marker = (id(session.get_transaction()), settings.hnsw_ef_search)
+            if session.info.get("hnsw_settings") != marker:
+                await session.execute(
+                    sa.select(
+                        sa.func.set_config("hnsw.ef_search", str(settings.hnsw_ef_search), True),
+                        sa.func.set_config("hnsw.iterative_scan", "relaxed_order", True),
+                    )
                 )
-            )
+                session.info["hnsw_settings"] = marker
             distance = _distance(query, indexed=True)
             ranked = (
                 sa.select(id_column, distance.label("distance"))
