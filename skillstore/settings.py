@@ -54,7 +54,7 @@ class StoreSettings(BaseSettings):
         default_factory=lambda: list(DEFAULT_INTEGRATIONS)
     )
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
-    vector_exact_max_rows: int = Field(default=20_000, ge=0, le=10_000_000)
+    vector_exact_max_rows: int = Field(default=10_000, ge=0, le=10_000_000)
     """Filtered searches with at most this many candidate rows scan them exactly instead of
     using HNSW (PostgreSQL); see `skillstore.vector.pgvector` for how it was measured."""
     vector_chunk_rows: int = Field(default=8192, ge=64, le=1_000_000)
