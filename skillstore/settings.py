@@ -54,6 +54,15 @@ class StoreSettings(BaseSettings):
         default_factory=lambda: list(DEFAULT_INTEGRATIONS)
     )
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    vector_exact_max_rows: int = Field(default=10_000, ge=0, le=10_000_000)
+    """Filtered searches with at most this many candidate rows scan them exactly instead of
+    using HNSW (PostgreSQL); see `skillstore.vector.pgvector` for how it was measured."""
+    vector_chunk_rows: int = Field(default=8192, ge=64, le=1_000_000)
+    """Rows scored per numpy chunk by the SQLite backend (bounds memory per search)."""
+    memory_recency_half_life_hours: float = Field(default=168.0, gt=0, le=87_600)
+    """Age (since last access, else creation) at which a memory's recency signal halves."""
+    memory_retrieval_candidates: int = Field(default=50, ge=1, le=1000)
+    """Nearest neighbours `retrieve` scores (plus pinned and related memories)."""
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
 

@@ -30,6 +30,7 @@ from skillstore.repositories.conversation import ConversationRepository, Message
 from skillstore.repositories.credentials import CredentialRepository
 from skillstore.repositories.executions import ExecutionRepository
 from skillstore.repositories.mcp_server import McpServerRepository
+from skillstore.repositories.memory import MemoryRepository
 from skillstore.repositories.schedule import ScheduleRepository
 from skillstore.repositories.tenancy import TeamRepository, UserRepository
 from skillstore.repositories.webhook import WebhookRepository
@@ -119,6 +120,11 @@ class StoreSession:
     def audit(self) -> AuditRepository:
         """The audit log: the team's entries in a tenant session, every entry in a global one."""
         return AuditRepository(self._ctx)
+
+    @cached_property
+    def memories(self) -> MemoryRepository:
+        """Long-term memories: search, versions, history, tags, scored retrieval (tenant)."""
+        return MemoryRepository(self._ctx)
 
 
 class Store:

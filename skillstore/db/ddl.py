@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from alembic import op
 
+from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX
 from skillstore.db.translate import APPEND_ONLY_MARKER
 
 APPEND_ONLY = "append_only"
@@ -97,3 +98,33 @@ def restore_sqlite_append_only(connection: sa.Connection, metadata: sa.MetaData)
         if table.info.get(APPEND_ONLY) and table.name in existing:
             for statement in _sqlite_triggers(table.name):
                 connection.exec_driver_sql(statement)
+
+
+VECTOR_INDEX_MAX_DIMENSIONS = 2000
+"""pgvector indexes ``vector`` up to 2,000 dimensions and ``halfvec`` up to 4,000."""
+
+
+def create_hnsw_index(table: str, column: str = "embedding") -> None:
+    """An HNSW cosine index on ``table.column`` (PostgreSQL only; named ``hnsw_*``).
+
+    Above 2,000 dimensions the index is on a ``halfvec`` expression, which
+    `skillstore.vector.pgvector` orders by; above 4,000 there is no index and searches
+    are exact scans.
+    """
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    dim = embedding_dimensions()
+    name = f"{BACKEND_ONLY_INDEX_PREFIX}{table}_{column}"
+    if dim <= VECTOR_INDEX_MAX_DIMENSIONS:
+        target = f'"{column}" vector_cosine_ops'
+    elif dim <= 2 * VECTOR_INDEX_MAX_DIMENSIONS:
+        target = f'("{column}"::halfvec({dim})) halfvec_cosine_ops'
+    else:
+        return
+    op.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" USING hnsw ({target})')
+
+
+def drop_hnsw_index(table: str, column: str = "embedding") -> None:
+    """Undo `create_hnsw_index`."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f'DROP INDEX IF EXISTS "{BACKEND_ONLY_INDEX_PREFIX}{table}_{column}"')

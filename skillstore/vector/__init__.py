@@ -1,0 +1,180 @@
+"""Similarity search over any table with an `Embedding` column, on either backend.
+
+This is the one place a nearest-neighbour query is written. Memories, documents and
+skill files all call `nearest`; each backend (`backend_for`) decides how to answer:
+
+- PostgreSQL (`skillstore.vector.pgvector`): cosine distance ``<=>``; an exact scan of
+  the filtered candidates when they are few, the HNSW index with iterative scans when
+  they are many.
+- SQLite (`skillstore.vector.sqlite`): always exact; the ordinary indexed filters pick
+  the candidate rows and numpy scores their float32 blobs in bounded chunks.
+
+How to use it for a new table (e.g. ``document_embedding``)::
+
+    from skillstore.vector import live_filters, nearest
+
+    where = live_filters(DocumentEmbedding, team_id=team_id, equals={"document_id": doc_id},
+                         embedding_model=settings.embedding_model)
+    hits = await nearest(session, settings, DocumentEmbedding, vector, k=10, where=where)
+    # -> [Neighbour(id=UUID(...), similarity=0.93), ...] best first
+
+``where`` is any list of SQLAlchemy predicates on that table; `live_filters` builds the
+usual ones (team, column equality, not expired, same embedding model). Statuses differ
+per table, so a caller adds its own status predicate. Similarity is ``1 - cosine
+distance``, in [-1, 1]. The vector is checked (dimension, NaN/inf, zero length) before any
+SQL runs.
+
+Rejected: a ``search`` method on the generic `Repository` (most tables have no vector),
+and one function per table (three copies of the planner and of the SQLite scorer).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skillstore.db.base import table_of
+from skillstore.db.translate import translated
+from skillstore.db.types import as_vector, utcnow
+from skillstore.errors import BackendNotSupportedError, EmbeddingError, ValidationError
+from skillstore.settings import StoreSettings
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+MAX_K = 1000
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+class Neighbour(NamedTuple):
+    """One search result: the row's id and its cosine similarity."""
+
+    id: uuid.UUID
+    similarity: float
+
+
+@dataclass(frozen=True)
+class VectorQuery:
+    """A checked nearest-neighbour query over one table."""
+
+    table: sa.Table
+    column: sa.Column[Any]
+    vector: npt.NDArray[np.float32]
+    k: int
+    where: Sequence[sa.ColumnElement[bool]]
+    dimensions: int
+
+
+class VectorBackend(Protocol):
+    """Answers a `VectorQuery` with up to ``k`` neighbours, best first."""
+
+    name: str
+
+    async def nearest(
+        self, session: AsyncSession, query: VectorQuery, settings: StoreSettings
+    ) -> list[Neighbour]: ...
+
+
+def backend_for(dialect: str) -> VectorBackend:
+    """The vector backend for a SQLAlchemy dialect name (``sqlite`` or ``postgresql``)."""
+    if dialect == "postgresql":
+        from skillstore.vector.pgvector import PgVectorBackend
+
+        return PgVectorBackend()
+    if dialect == "sqlite":
+        from skillstore.vector.sqlite import SQLiteBackend
+
+        return SQLiteBackend()
+    raise BackendNotSupportedError(f"no vector search for {dialect!r}; use SQLite or PostgreSQL")
+
+
+def check_query_vector(values: Any, dimensions: int) -> npt.NDArray[np.float32]:
+    """``values`` as float32, or `EmbeddingError` (wrong size, NaN/inf, or all zeros)."""
+    import numpy as np
+
+    vector = as_vector(values, dimensions)
+    if not float(np.abs(vector).max()) > 0.0:
+        raise EmbeddingError("embedding is all zeros, which has no direction to compare")
+    return vector
+
+
+def live_filters(
+    model: type[Any],
+    *,
+    team_id: uuid.UUID | None = None,
+    equals: Mapping[str, Any] | None = None,
+    embedding_model: str | None = None,
+    now: datetime | None = None,
+) -> list[sa.ColumnElement[bool]]:
+    """The usual predicates: team, column equality (a list means "any of"), not expired,
+    same embedding model — each only where the table has that column."""
+    table = table_of(model)
+    where: list[sa.ColumnElement[bool]] = []
+    if team_id is not None:
+        where.append(table.c.team_id == team_id)
+    for name, value in (equals or {}).items():
+        if name not in table.c:
+            raise ValidationError(f"{table.name} has no column {name!r} to filter on")
+        column = table.c[name]
+        if isinstance(value, list | tuple | set | frozenset):
+            where.append(column.in_(list(value)))
+        else:
+            where.append(column == value)
+    if "expires_at" in table.c:
+        # coalesce(), not "IS NULL OR >": an OR on expires_at lets SQLite pick the
+        # expires_at index and walk every unexpiring row of every team.
+        never = sa.literal(NEVER, type_=table.c.expires_at.type)
+        where.append(sa.func.coalesce(table.c.expires_at, never) > (now or utcnow()))
+    if embedding_model is not None and "embedding_model" in table.c:
+        where.append(table.c.embedding_model == embedding_model)
+    return where
+
+
+async def nearest(
+    session: AsyncSession,
+    settings: StoreSettings,
+    model: type[Any],
+    vector: Any,
+    *,
+    k: int = 10,
+    where: Sequence[sa.ColumnElement[bool]] = (),
+    column: str = "embedding",
+) -> list[Neighbour]:
+    """Up to ``k`` rows of ``model`` nearest to ``vector`` under ``where``, best first.
+
+    Raises:
+        EmbeddingError: the vector has the wrong dimension, NaN/inf, or is all zeros.
+        ValidationError: ``k`` is outside 1-1000.
+    """
+    if not 1 <= k <= MAX_K:
+        raise ValidationError(f"k must be between 1 and {MAX_K}, got {k}")
+    table = table_of(model)
+    query = VectorQuery(
+        table=table,
+        column=table.c[column],
+        vector=check_query_vector(vector, settings.embedding_dimensions),
+        k=k,
+        where=[table.c[column].is_not(None), *where],
+        dimensions=settings.embedding_dimensions,
+    )
+    dialect = session.get_bind().dialect.name
+    with translated():
+        return await backend_for(dialect).nearest(session, query, settings)
+
+
+__all__ = [
+    "Neighbour",
+    "VectorBackend",
+    "VectorQuery",
+    "backend_for",
+    "check_query_vector",
+    "live_filters",
+    "nearest",
+]

@@ -1,0 +1,96 @@
+"""SQLite: exact search with numpy over the float32 blobs of the filtered candidates.
+
+Every search here is exact. The candidate rows are found with the ordinary indexed
+filters (team, agent, type), then their blobs are read in chunks of
+``vector_chunk_rows`` and scored with one matrix product per chunk, keeping a running
+top ``k``, so memory stays bounded however many rows match. Only ``rowid`` and the raw
+blob are read per candidate (no UUID or float-list conversion per row); the ids of the
+``k`` winners are fetched afterwards.
+
+Rejected: an approximate index (sqlite-vec's ``vec0`` tables need a second copy of
+every vector and cannot take our filters inside the scan; for the candidate sets a
+tenant has, numpy over the blobs meets the latency target without any extension);
+loading every candidate into Python lists (an order of magnitude slower than
+``numpy.frombuffer`` over the joined blobs).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skillstore.settings import StoreSettings
+from skillstore.vector import Neighbour, VectorQuery
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+FLOAT32_BYTES = 4
+
+
+def top_k(
+    best_ids: npt.NDArray[np.int64],
+    best_sims: npt.NDArray[np.float32],
+    ids: npt.NDArray[np.int64],
+    sims: npt.NDArray[np.float32],
+    k: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Merge a scored chunk into the running best ``k`` (unordered)."""
+    import numpy as np
+
+    all_ids = np.concatenate([best_ids, ids])
+    all_sims = np.concatenate([best_sims, sims])
+    if all_sims.size <= k:
+        return all_ids, all_sims
+    keep = np.argpartition(-all_sims, k - 1)[:k]
+    return all_ids[keep], all_sims[keep]
+
+
+class SQLiteBackend:
+    """Exact cosine search; the candidates come from the indexed filters."""
+
+    name = "sqlite-numpy"
+
+    async def nearest(
+        self, session: AsyncSession, query: VectorQuery, settings: StoreSettings
+    ) -> list[Neighbour]:
+        import numpy as np
+
+        rowid = sa.literal_column(f'"{query.table.name}".rowid', sa.Integer())
+        blob = sa.type_coerce(query.column, sa.LargeBinary())
+        stmt = (
+            sa.select(rowid, blob)
+            .select_from(query.table)
+            .where(
+                *query.where,
+                # Vectors written under another dimension setting are not comparable.
+                sa.func.length(query.column) == query.dimensions * FLOAT32_BYTES,
+            )
+        )
+        unit = query.vector / np.float32(np.linalg.norm(query.vector))
+        best_ids = np.empty(0, dtype=np.int64)
+        best_sims = np.empty(0, dtype=np.float32)
+        result = await session.stream(stmt)
+        async for chunk in result.partitions(settings.vector_chunk_rows):
+            ids = np.fromiter((row[0] for row in chunk), dtype=np.int64, count=len(chunk))
+            matrix = np.frombuffer(b"".join(row[1] for row in chunk), dtype="<f4")
+            matrix = matrix.reshape(len(chunk), query.dimensions)
+            norms = np.linalg.norm(matrix, axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sims = (matrix @ unit) / norms
+            sims = np.nan_to_num(sims, nan=-2.0).astype(np.float32)
+            best_ids, best_sims = top_k(best_ids, best_sims, ids, sims, query.k)
+        if best_ids.size == 0:
+            return []
+        order = np.lexsort((best_ids, -best_sims))
+        winners = [int(i) for i in best_ids[order]]
+        id_rows = await session.execute(
+            sa.select(rowid, query.table.c.id).select_from(query.table).where(rowid.in_(winners))
+        )
+        id_of = {int(r[0]): r[1] for r in id_rows}
+        return [
+            Neighbour(id_of[w], float(s)) for w, s in zip(winners, best_sims[order], strict=True)
+        ]

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from skillstore.db.base import table_of
+from skillstore.errors import EmbeddingError, ValidationError
+from skillstore.models import Memory, MemoryType
+from skillstore.store import Store
+from skillstore.vector import VectorQuery, backend_for, live_filters, nearest
+from skillstore.vector.pgvector import PgVectorBackend
+from tests.backends import store_settings
+from tests.memory_data import clustered, dim, make_agents, memory, memory_team, numpy_top_k
+
+ROWS = 600
+AGENTS = [uuid.uuid4(), uuid.uuid4()]
+TYPES = [MemoryType.SEMANTIC, MemoryType.EPISODIC]
+
+
+@pytest.fixture
+async def hnsw_store(_shared_engine: AsyncEngine) -> AsyncIterator[Store]:
+    # A threshold below the team's size, so that PostgreSQL answers through HNSW.
+    url = _shared_engine.url.render_as_string(hide_password=False)
+    settings = store_settings(url, vector_exact_max_rows=50)
+    async with _shared_engine.connect() as connection:
+        outer = await connection.begin()
+        yield Store(_shared_engine, settings, bind=connection)
+        await outer.rollback()
+
+
+async def seeded(store: Store) -> tuple[uuid.UUID, list[uuid.UUID], np.ndarray]:
+    """A team of ``ROWS`` clustered memories over two agents and two types, next to a
+    noisy neighbour team with vectors from the same distribution."""
+    team_id, other = await memory_team(store), await memory_team(store)
+    vectors = clustered(ROWS, dim(store), seed=11)
+    async with store.session(team_id=other) as s:
+        await s.memories.add_many([memory(v) for v in clustered(300, dim(store), seed=12)])
+    await make_agents(store, team_id, *AGENTS)
+    async with store.session(team_id=team_id) as s:
+        ids = await s.memories.add_many(
+            [
+                memory(v, agent_id=AGENTS[i % 2], memory_type=TYPES[(i // 2) % 2])
+                for i, v in enumerate(vectors)
+            ]
+        )
+    return team_id, ids, vectors
+
+
+def queries(store: Store, n: int = 12) -> np.ndarray:
+    return clustered(n, dim(store), seed=99, noise=0.6)
+
+
+def subset(agent: int | None, kind: int | None) -> list[int]:
+    return [
+        i
+        for i in range(ROWS)
+        if (agent is None or i % 2 == agent) and (kind is None or (i // 2) % 2 == kind)
+    ]
+
+
+@pytest.mark.parametrize(("agent", "kind"), [(None, None), (0, None), (1, 1)])
+async def test_search_is_exactly_numpys_top_k_for_tenant_scoped_sets(
+    store: Store, agent: int | None, kind: int | None
+) -> None:
+    team_id, ids, vectors = await seeded(store)
+    rows = subset(agent, kind)
+    async with store.session(team_id=team_id) as s:
+        for q in queries(store):
+            hits = await s.memories.search(
+                q,
+                k=10,
+                agent_id=None if agent is None else AGENTS[agent],
+                memory_types=None if kind is None else [TYPES[kind]],
+            )
+            expected = [ids[rows[i]] for i in numpy_top_k(vectors[rows], q, 10)]
+            assert [h.memory.id for h in hits] == expected
+            sims = [h.similarity for h in hits]
+            assert sims == sorted(sims, reverse=True) and -1 <= sims[-1] <= sims[0] <= 1
+
+
+@pytest.mark.parametrize(("agent", "kind"), [(None, None), (0, 1)])
+async def test_large_candidate_sets_keep_recall_through_hnsw(
+    hnsw_store: Store, agent: int | None, kind: int | None
+) -> None:
+    store = hnsw_store
+    team_id, ids, vectors = await seeded(store)
+    rows = subset(agent, kind)
+    found = 0
+    async with store.session(team_id=team_id) as s:
+        if store.dialect == "postgresql":
+            await s.execute(sa.text("ANALYZE memory"))  # the planner's statistics
+            where = live_filters(Memory, team_id=team_id)
+            query = VectorQuery(
+                table_of(Memory), table_of(Memory).c.embedding, queries(store)[0], 10, where, 32
+            )
+            session = s._ctx.session
+            assert (await PgVectorBackend().plan(session, query, store.settings))[0] == "hnsw"
+        for q in queries(store):
+            hits = await s.memories.search(
+                q,
+                k=10,
+                agent_id=None if agent is None else AGENTS[agent],
+                memory_types=None if kind is None else [TYPES[kind]],
+            )
+            assert len(hits) == 10
+            expected = {ids[rows[i]] for i in numpy_top_k(vectors[rows], q, 10)}
+            found += len(expected & {h.memory.id for h in hits})
+    assert found / (10 * len(queries(store))) >= 0.95
+
+
+async def test_min_similarity_and_k_limit_hits(store: Store) -> None:
+    team_id, _, _ = await seeded(store)
+    q = queries(store)[0]
+    async with store.session(team_id=team_id) as s:
+        hits = await s.memories.search(q, k=50)
+        cut = hits[20].similarity
+        above = await s.memories.search(q, k=50, min_similarity=cut)
+        assert [h.memory.id for h in above] == [h.memory.id for h in hits[:21]]
+        assert len(await s.memories.search(q, k=3)) == 3
+        with pytest.raises(ValidationError, match="k must be"):
+            await s.memories.search(q, k=0)
+        with pytest.raises(ValidationError, match="unknown memory type"):
+            await s.memories.search(q, memory_types=["dream"])
+        with pytest.raises(EmbeddingError, match="dimensions"):
+            await s.memories.search([1.0, 2.0])
+
+
+async def test_search_only_compares_vectors_of_the_same_model(store: Store) -> None:
+    team_id = await memory_team(store)
+    v = clustered(2, dim(store))
+    async with store.session(team_id=team_id) as s:
+        ours = await s.memories.add(memory(v[0]))
+        await s.memories.add(memory(v[0], embedding_model="another-model"))
+        assert [h.memory.id for h in await s.memories.search(v[0], k=10)] == [ours.id]
+
+
+async def test_nearest_serves_any_table_without_a_team(store: Store) -> None:
+    team_id, ids, vectors = await seeded(store)
+    q = queries(store)[0]
+    async with store.session() as s:
+        session = s._ctx.session
+        found = await nearest(session, store.settings, Memory, q, k=5)
+        scoped = await nearest(
+            session, store.settings, Memory, q, k=5, where=live_filters(Memory, team_id=team_id)
+        )
+    assert len(found) == 5 and [n.id for n in scoped] == [
+        ids[i] for i in numpy_top_k(vectors, q, 5)
+    ]
+    with pytest.raises(ValidationError, match="no column"):
+        live_filters(Memory, equals={"colour": "red"})
+
+
+def test_backend_for_each_dialect() -> None:
+    assert backend_for("sqlite").name == "sqlite-numpy"
+    assert backend_for("postgresql").name == "pgvector"
