@@ -23,6 +23,14 @@ from skillstore.db.engine import create_engine
 from skillstore.db.translate import translated
 from skillstore.errors import CredentialError, DatabaseError
 from skillstore.repositories.base import RepoContext
+from skillstore.repositories.client import ClientRepository, FeedbackRepository
+from skillstore.repositories.knowledge import DocumentRepository, SkillFileRepository
+from skillstore.repositories.observability import AgentLogRepository, AgentMetricRepository
+from skillstore.repositories.task import (
+    EscalationRepository,
+    TaskArtifactRepository,
+    TaskRepository,
+)
 from skillstore.repositories.tenancy import TeamRepository, UserRepository
 from skillstore.settings import StoreSettings
 
@@ -54,6 +62,51 @@ class StoreSession:
     def teams(self) -> TeamRepository:
         """Teams and memberships (global)."""
         return TeamRepository(self._ctx)
+
+    @cached_property
+    def tasks(self) -> TaskRepository:
+        """Tasks and their status state machine (tenant)."""
+        return TaskRepository(self._ctx)
+
+    @cached_property
+    def escalations(self) -> EscalationRepository:
+        """Escalations of tasks to people (tenant)."""
+        return EscalationRepository(self._ctx)
+
+    @cached_property
+    def artifacts(self) -> TaskArtifactRepository:
+        """What tasks produced (tenant)."""
+        return TaskArtifactRepository(self._ctx)
+
+    @cached_property
+    def clients(self) -> ClientRepository:
+        """Clients and their append-only profiles (tenant)."""
+        return ClientRepository(self._ctx)
+
+    @cached_property
+    def feedback(self) -> FeedbackRepository:
+        """Ratings of tasks and messages (tenant)."""
+        return FeedbackRepository(self._ctx)
+
+    @cached_property
+    def documents(self) -> DocumentRepository:
+        """Document chunks with embeddings (tenant)."""
+        return DocumentRepository(self._ctx)
+
+    @cached_property
+    def skill_files(self) -> SkillFileRepository:
+        """Skill files and their embeddings (tenant)."""
+        return SkillFileRepository(self._ctx)
+
+    @cached_property
+    def agent_logs(self) -> AgentLogRepository:
+        """Agents' log lines (tenant)."""
+        return AgentLogRepository(self._ctx)
+
+    @cached_property
+    def agent_metrics(self) -> AgentMetricRepository:
+        """Agents' metrics and their hourly/daily aggregation (tenant)."""
+        return AgentMetricRepository(self._ctx)
 
 
 class Store:
