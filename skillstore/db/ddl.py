@@ -43,6 +43,23 @@ def drop_enum(name: str) -> None:
         sa.Enum(name=name).drop(bind, checkfirst=True)
 
 
+def create_hnsw_index(table: str, column: str = "embedding") -> None:
+    """An HNSW cosine index ``hnsw_<table>_<column>`` on PostgreSQL (SQLite searches exactly).
+
+    pgvector indexes at most 2,000 dimensions of ``vector``; wider embeddings are indexed
+    through a ``halfvec`` expression (up to 4,000), which searches must then use too.
+    """
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    dim = embedding_dimensions()
+    target = (
+        f'"{column}" vector_cosine_ops'
+        if dim <= 2000
+        else f'("{column}"::halfvec({dim})) halfvec_cosine_ops'
+    )
+    op.execute(f'CREATE INDEX "hnsw_{table}_{column}" ON "{table}" USING hnsw ({target})')
+
+
 def _sqlite_triggers(table: str) -> list[str]:
     message = f"{table} {APPEND_ONLY_MARKER}"
     return [

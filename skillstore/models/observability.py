@@ -41,7 +41,7 @@ class AgentLogBase(Schema):
 
 # The table.
 class AgentLog(CreatedAtMixin, AgentLogBase, TeamScopedMixin, IdMixin, table=True):
-    __table_args__ = (sa.Index(None, "team_id", "agent_id", "created_at"),)
+    __table_args__ = (sa.Index("ix_agent_log_recent", "team_id", "agent_id", "created_at"),)
 
 
 # Input.
@@ -73,7 +73,9 @@ class AgentMetricBase(Schema):
 
 # The table.
 class AgentMetric(AgentMetricBase, TeamScopedMixin, IdMixin, table=True):
-    __table_args__ = (sa.Index(None, "team_id", "name", "agent_id", "recorded_at"),)
+    __table_args__ = (
+        sa.Index("ix_agent_metric_series", "team_id", "name", "agent_id", "recorded_at"),
+    )
 
 
 # Input.
