@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+from skillstore.db.base import table_of
 from skillstore.models import TeamCreate, TeamRead, UserRead
 from skillstore.store import Store
 
@@ -30,3 +34,10 @@ async def make_team(store: Store, owner: UserRead | None = None, **fields: objec
     data.update(fields)
     async with store.session() as s:
         return await s.teams.create(TeamCreate.model_validate(data), owner_id=owner.id)
+
+
+async def count_rows(store: Store, model: type[SQLModel]) -> int:
+    """How many rows ``model``'s table holds (every team): for "nothing was stored"."""
+    async with store.session() as s:
+        stmt = sa.select(sa.func.count()).select_from(table_of(model))
+        return int((await s.execute(stmt)).scalar_one())

@@ -1,9 +1,10 @@
 """Clients, their append-only profile history, and feedback.
 
-Appending takes the client's next ``sequence`` number; two writers that pick the same
-number collide on the ``(client_id, sequence)`` unique key and the loser simply retries
-with the next one, so appends never block each other for longer than one insert and
-the history keeps one total order. A client with history is archived, never deleted
+Appending locks the client's row (``SELECT … FOR UPDATE``; SQLite's writers are serialised
+anyway) and takes the next ``sequence`` number, so concurrent appends to one client
+queue for the length of one insert and the history keeps one total order; the
+``(client_id, sequence)`` unique key is the backstop. Retrying on a unique-key collision
+was rejected: under contention a writer can lose any number of times. A client with history is archived, never deleted
 (see `skillstore.models.client`).
 """
 
@@ -17,7 +18,7 @@ from sqlmodel import col
 
 from skillstore.db.translate import translated
 from skillstore.db.types import utcnow
-from skillstore.errors import ConflictError
+from skillstore.errors import ConflictError, NotFoundError
 from skillstore.models.client import (
     Client,
     ClientBase,
@@ -40,8 +41,6 @@ from skillstore.models.feedback import (
 from skillstore.models.task import Task
 from skillstore.models.tenancy import User
 from skillstore.repositories.base import TenantRepository, coerce
-
-APPEND_ATTEMPTS = 5
 
 
 class ClientRepository(TenantRepository[Client, ClientRead]):
@@ -66,25 +65,18 @@ class ClientRepository(TenantRepository[Client, ClientRead]):
         """
         if not isinstance(data, ClientProfileEntryCreate):
             data = coerce({"data": data, "source": source}, ClientProfileEntryCreate)
-        await self._get_row(client_id)
-        for attempt in range(APPEND_ATTEMPTS):
-            entry = ClientProfileEntry.model_validate(
-                data,
-                update={
-                    "client_id": client_id,
-                    "sequence": await self._last_sequence(client_id) + 1,
-                    **self._stamp(),
-                },
-            )
-            try:
-                async with self._write():
-                    self._session.add(entry)
-                    await self._session.flush()
-            except ConflictError:
-                if attempt == APPEND_ATTEMPTS - 1:
-                    raise
-                continue
-            break
+        await self._lock(client_id)
+        entry = ClientProfileEntry.model_validate(
+            data,
+            update={
+                "client_id": client_id,
+                "sequence": await self._last_sequence(client_id) + 1,
+                **self._stamp(),
+            },
+        )
+        async with self._write():
+            self._session.add(entry)
+            await self._session.flush()
         return ClientProfileEntryRead.model_validate(entry)
 
     async def profile_history(self, client_id: uuid.UUID) -> list[ClientProfileEntryRead]:
@@ -135,6 +127,13 @@ class ClientRepository(TenantRepository[Client, ClientRead]):
                 constraint="fk_client_profile_entry_client_id_client",
             )
         return await super().delete(id)
+
+    async def _lock(self, client_id: uuid.UUID) -> None:
+        stmt = sa.select(col(Client.id)).where(col(Client.id) == client_id, *self._scope())
+        with translated():
+            found = (await self._session.execute(stmt.with_for_update())).scalar_one_or_none()
+        if found is None:
+            raise NotFoundError(f"Client {client_id} not found")
 
     async def _last_sequence(self, client_id: uuid.UUID) -> int:
         stmt = sa.select(sa.func.coalesce(sa.func.max(col(ClientProfileEntry.sequence)), 0)).where(
