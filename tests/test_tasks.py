@@ -97,11 +97,11 @@ async def test_unknown_status_is_refused_and_nothing_stored(store: Store) -> Non
     task = await new_task(store, team.id)
     before = await count_rows(store, Task)
     async with store.session(team_id=team.id) as s:
-        with pytest.raises(ValidationError, match="unknown task status 'done'.*in_progress"):
+        with pytest.raises(ValidationError, match=r"unknown task status 'done'.*in_progress"):
             await s.tasks.transition(task.id, "done")
         with pytest.raises(ValidationError, match="status"):
             await s.tasks.create({"title": "t", "status": "done"})
-        with pytest.raises(ValidationError, match="tasks.transition"):
+        with pytest.raises(ValidationError, match=r"tasks\.transition"):
             await s.tasks.create({"title": "t", "status": "completed"})
         assert await s.tasks.get(task.id) == task
     assert await count_rows(store, Task) == before

@@ -44,9 +44,9 @@ class AgentLog(CreatedAtMixin, AgentLogBase, TeamScopedMixin, IdMixin, table=Tru
     __table_args__ = (sa.Index("ix_agent_log_recent", "team_id", "agent_id", "created_at"),)
 
 
-# Input.
+# Input: agents that ship buffered lines pass the time each was logged.
 class AgentLogCreate(AgentLogBase):
-    pass
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 # Output.

@@ -4,8 +4,8 @@ Appending locks the client's row (``SELECT … FOR UPDATE``; SQLite's writers ar
 anyway) and takes the next ``sequence`` number, so concurrent appends to one client
 queue for the length of one insert and the history keeps one total order; the
 ``(client_id, sequence)`` unique key is the backstop. Retrying on a unique-key collision
-was rejected: under contention a writer can lose any number of times. A client with history is archived, never deleted
-(see `skillstore.models.client`).
+was rejected: under contention a writer can lose any number of times. A client with
+history is archived, never deleted (see `skillstore.models.client`).
 """
 
 from __future__ import annotations

@@ -38,12 +38,12 @@ from skillstore.models.knowledge import (
     SkillFileRead,
     SkillFileUpdate,
 )
-from skillstore.repositories.base import Repository, TenantRepository, coerce
+from skillstore.repositories.base import ReadT, TableT, TenantRepository, coerce
 
 _Stmt = TypeVar("_Stmt", sa.Select[Any], sa.Delete)
 
 
-class _Embedded(Repository[Any, Any]):
+class _Embedded(TenantRepository[TableT, ReadT]):
     """Checks the ``embedding`` of every input against the store's dimension."""
 
     write_only = frozenset({"embedding"})
@@ -61,7 +61,7 @@ class _Embedded(Repository[Any, Any]):
             await self._session.flush()
 
 
-class DocumentRepository(_Embedded, TenantRepository[DocumentEmbedding, DocumentEmbeddingRead]):
+class DocumentRepository(_Embedded[DocumentEmbedding, DocumentEmbeddingRead]):
     """Chunks of the team's documents, one row per ``(document_id, chunk_index)``."""
 
     model = DocumentEmbedding
@@ -122,7 +122,7 @@ class DocumentRepository(_Embedded, TenantRepository[DocumentEmbedding, Document
         return checked
 
 
-class SkillFileRepository(_Embedded, TenantRepository[SkillFile, SkillFileRead]):
+class SkillFileRepository(_Embedded[SkillFile, SkillFileRead]):
     """Skill files of the team (unique by path) and their chunk embeddings."""
 
     model = SkillFile
@@ -142,9 +142,7 @@ class SkillFileRepository(_Embedded, TenantRepository[SkillFile, SkillFileRead])
         """Patch the file; new content (a new hash) drops the embeddings of the old one."""
         async with self._write():
             old_hash = (await self._get_row(id)).content_hash
-            updated: SkillFileRead = await super().update(
-                id, data, expected_version=expected_version
-            )
+            updated = await super().update(id, data, expected_version=expected_version)
             if updated.content_hash != old_hash:
                 await self._session.execute(self._embeddings_of(id, sa.delete(SkillEmbedding)))
         return updated
