@@ -8,9 +8,12 @@ triggers refuse UPDATE and DELETE on the entries, on both backends.
 Deleting a client: entries cannot be deleted, so ``ON DELETE CASCADE`` would make the
 client's delete fail inside the trigger. The foreign key is ``RESTRICT`` instead, and a
 client with history is *archived* (``archived_at``), not deleted; the repository says so
-before the database has to. Per-client ``sequence`` numbers (unique with the client)
-were chosen over ordering by ``created_at``, which ties when two entries share a clock
-tick and so cannot give a fold one order.
+before the database has to. For the same reason a team whose clients have history cannot
+be deleted (the cascade reaches the entries and the trigger refuses it).
+
+Per-client ``sequence`` numbers (unique with the client) were chosen over ordering by
+``created_at``, which ties when two entries share a clock tick and so cannot give a fold
+one order.
 """
 
 from __future__ import annotations

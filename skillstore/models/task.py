@@ -19,8 +19,8 @@ from pydantic import model_validator
 from sqlmodel import Field
 
 from skillstore.db.base import IdMixin, Schema, TeamScopedMixin, TimestampMixin, VersionMixin
-from skillstore.db.types import JSON, UTCDateTime, enum_type
-from skillstore.errors import InvalidTransitionError, ValidationError
+from skillstore.db.types import JSON, UTCDateTime, enum_type, parse_enum
+from skillstore.errors import InvalidTransitionError
 
 
 class TaskStatus(enum.StrEnum):
@@ -58,11 +58,7 @@ INITIAL = frozenset({TaskStatus.PENDING, TaskStatus.IN_PROGRESS})
 
 def parse_status(value: TaskStatus | str) -> TaskStatus:
     """``value`` as a `TaskStatus`, or a `ValidationError` listing the valid statuses."""
-    try:
-        return TaskStatus(value)
-    except ValueError:
-        valid = ", ".join(s.value for s in TaskStatus)
-        raise ValidationError(f"unknown task status {value!r}; expected one of: {valid}") from None
+    return parse_enum(TaskStatus, value, "task status")
 
 
 def check_transition(current: TaskStatus, new: TaskStatus) -> None:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from skillstore.db.translate import translated
-from skillstore.errors import ValidationError
+from skillstore.db.types import parse_enum
 from skillstore.models.observability import (
     AgentLog,
     AgentLogBase,
@@ -128,7 +128,7 @@ class AgentMetricRepository(TenantRepository[AgentMetric, AgentMetricRead]):
         Raises:
             ValidationError: an unknown bucket size or a naive datetime.
         """
-        size = _bucket_size(bucket)
+        size = parse_enum(MetricBucketSize, bucket, "bucket size")
         stmt = sa.select(
             col(AgentMetric.agent_id), col(AgentMetric.recorded_at), col(AgentMetric.value)
         ).where(col(AgentMetric.name) == name, *self._scope())
@@ -147,11 +147,3 @@ class AgentMetricRepository(TenantRepository[AgentMetric, AgentMetricRead]):
             summarize(agent, name, start, values)
             for (agent, start), values in sorted(buckets.items(), key=lambda kv: kv[0])
         ]
-
-
-def _bucket_size(value: MetricBucketSize | str) -> MetricBucketSize:
-    try:
-        return MetricBucketSize(value)
-    except ValueError:
-        valid = ", ".join(s.value for s in MetricBucketSize)
-        raise ValidationError(f"unknown bucket size {value!r}; expected one of: {valid}") from None
