@@ -26,12 +26,20 @@ from skillstore.models.audit import AuditEvent
 from skillstore.repositories.agents import AgentRepository
 from skillstore.repositories.audit import AuditRepository
 from skillstore.repositories.base import RepoContext
+from skillstore.repositories.client import ClientRepository, FeedbackRepository
 from skillstore.repositories.conversation import ConversationRepository, MessageRepository
 from skillstore.repositories.credentials import CredentialRepository
 from skillstore.repositories.executions import ExecutionRepository
+from skillstore.repositories.knowledge import DocumentRepository, SkillFileRepository
 from skillstore.repositories.mcp_server import McpServerRepository
 from skillstore.repositories.memory import MemoryRepository
+from skillstore.repositories.observability import AgentLogRepository, AgentMetricRepository
 from skillstore.repositories.schedule import ScheduleRepository
+from skillstore.repositories.task import (
+    EscalationRepository,
+    TaskArtifactRepository,
+    TaskRepository,
+)
 from skillstore.repositories.tenancy import TeamRepository, UserRepository
 from skillstore.repositories.webhook import WebhookRepository
 from skillstore.repositories.workflow import WorkflowRepository
@@ -125,6 +133,51 @@ class StoreSession:
     def memories(self) -> MemoryRepository:
         """Long-term memories: search, versions, history, tags, scored retrieval (tenant)."""
         return MemoryRepository(self._ctx)
+
+    @cached_property
+    def tasks(self) -> TaskRepository:
+        """Tasks and their status state machine (tenant)."""
+        return TaskRepository(self._ctx)
+
+    @cached_property
+    def escalations(self) -> EscalationRepository:
+        """Escalations of tasks to people (tenant)."""
+        return EscalationRepository(self._ctx)
+
+    @cached_property
+    def artifacts(self) -> TaskArtifactRepository:
+        """What tasks produced (tenant)."""
+        return TaskArtifactRepository(self._ctx)
+
+    @cached_property
+    def clients(self) -> ClientRepository:
+        """Clients and their append-only profiles (tenant)."""
+        return ClientRepository(self._ctx)
+
+    @cached_property
+    def feedback(self) -> FeedbackRepository:
+        """Ratings of tasks and messages (tenant)."""
+        return FeedbackRepository(self._ctx)
+
+    @cached_property
+    def documents(self) -> DocumentRepository:
+        """Document chunks with embeddings (tenant)."""
+        return DocumentRepository(self._ctx)
+
+    @cached_property
+    def skill_files(self) -> SkillFileRepository:
+        """Skill files and their embeddings (tenant)."""
+        return SkillFileRepository(self._ctx)
+
+    @cached_property
+    def agent_logs(self) -> AgentLogRepository:
+        """Agents' log lines (tenant)."""
+        return AgentLogRepository(self._ctx)
+
+    @cached_property
+    def agent_metrics(self) -> AgentMetricRepository:
+        """Agents' metrics and their hourly/daily aggregation (tenant)."""
+        return AgentMetricRepository(self._ctx)
 
 
 class Store:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel, col
 
 from skillstore.db.translate import translated
+from skillstore.db.types import parse_enum
 from skillstore.errors import NotFoundError, ValidationError
 from skillstore.models.audit import AuditEvent
 from skillstore.models.tenancy import (
@@ -47,11 +48,7 @@ def _dummy_hash(rounds: int) -> str:
 
 def parse_role(role: UserRole | str) -> UserRole:
     """``role`` as a `UserRole`, or a `ValidationError` listing the valid roles."""
-    try:
-        return UserRole(role)
-    except ValueError:
-        valid = ", ".join(r.value for r in UserRole)
-        raise ValidationError(f"unknown role {role!r}; expected one of: {valid}") from None
+    return parse_enum(UserRole, role, "role")
 
 
 class UserRepository(Repository[User, UserRead]):

@@ -1,0 +1,154 @@
+"""Agent logs and metrics, and the per-agent hourly/daily metric aggregation.
+
+The aggregation must give the same numbers on SQLite and PostgreSQL. Doing it in SQL
+was rejected: SQLite has no percentile function, and the two backends sum floats
+differently (PostgreSQL in scan order, SQLite with compensated summation), so ``avg``
+could differ in its last digits. Instead one indexed range scan streams
+``(agent, time, value)`` and Python buckets them on UTC boundaries and computes the
+statistics: ``avg`` from an exactly rounded sum (`math.fsum`, independent of order) and
+``p95`` by nearest rank. The numbers are identical by construction.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from skillstore.db.translate import translated
+from skillstore.db.types import parse_enum
+from skillstore.models.agent import AgentConfig
+from skillstore.models.observability import (
+    AgentLog,
+    AgentLogBase,
+    AgentLogCreate,
+    AgentLogRead,
+    AgentLogUpdate,
+    AgentMetric,
+    AgentMetricBase,
+    AgentMetricCreate,
+    AgentMetricRead,
+    AgentMetricUpdate,
+    MetricBucket,
+    MetricBucketSize,
+)
+from skillstore.repositories.base import TenantRepository, coerce
+
+
+def bucket_start(moment: datetime, size: MetricBucketSize) -> datetime:
+    """The start of the UTC hour or day that ``moment`` (timezone-aware, UTC) falls in."""
+    start = moment.replace(minute=0, second=0, microsecond=0)
+    return start.replace(hour=0) if size is MetricBucketSize.DAY else start
+
+
+def nearest_rank(sorted_values: Sequence[float], percent: int) -> float:
+    """The nearest-rank percentile: ``sorted_values[ceil(percent/100 * n) - 1]``."""
+    rank = -(-percent * len(sorted_values) // 100)  # ceil in integers: exact for every n
+    return sorted_values[max(rank, 1) - 1]
+
+
+def summarize(agent_id: uuid.UUID, name: str, start: datetime, values: list[float]) -> MetricBucket:
+    """Count, mean, min, max and p95 of one bucket's values."""
+    ordered = sorted(values)
+    return MetricBucket(
+        agent_id=agent_id,
+        name=name,
+        bucket_start=start,
+        count=len(ordered),
+        avg=math.fsum(ordered) / len(ordered),
+        min=ordered[0],
+        max=ordered[-1],
+        p95=nearest_rank(ordered, 95),
+    )
+
+
+class AgentLogRepository(TenantRepository[AgentLog, AgentLogRead]):
+    """Log lines of the team's agents, newest first."""
+
+    model = AgentLog
+    read_model = AgentLogRead
+    base_model = AgentLogBase
+    create_model = AgentLogCreate
+    update_model = AgentLogUpdate
+    references = {"agent_id": AgentConfig}
+
+    async def prune(self, before: datetime) -> int:
+        """Delete log lines written before ``before``; return how many."""
+        stmt = sa.delete(AgentLog).where(col(AgentLog.created_at) < before, *self._scope())
+        async with self._write():
+            result = await self._session.execute(stmt)
+        return int(getattr(result, "rowcount", 0))
+
+
+class AgentMetricRepository(TenantRepository[AgentMetric, AgentMetricRead]):
+    """Measurements of the team's agents, and their aggregation per hour or day."""
+
+    model = AgentMetric
+    read_model = AgentMetricRead
+    base_model = AgentMetricBase
+    create_model = AgentMetricCreate
+    update_model = AgentMetricUpdate
+    references = {"agent_id": AgentConfig}
+
+    def _order(self) -> list[sa.ColumnElement[Any]]:
+        return [col(AgentMetric.recorded_at).desc(), col(AgentMetric.id).desc()]
+
+    async def record_many(self, metrics: Sequence[Any]) -> list[AgentMetricRead]:
+        """Store many measurements in one step: all of them, or (on any error) none."""
+        rows = [
+            AgentMetric.model_validate(coerce(m, AgentMetricCreate), update=self._stamp())
+            for m in metrics
+        ]
+        for agent_id in {r.agent_id for r in rows}:
+            await self._check_references({"agent_id": agent_id})
+        async with self._write():
+            self._session.add_all(rows)
+            await self._session.flush()
+        return [self._to_read(r) for r in rows]
+
+    async def aggregate(
+        self,
+        name: str,
+        *,
+        bucket: MetricBucketSize | str = MetricBucketSize.HOUR,
+        agent_id: uuid.UUID | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[MetricBucket]:
+        """Metric ``name`` per agent per UTC hour or day, ordered by agent and time.
+
+        Args:
+            name: the metric.
+            bucket: ``"hour"`` or ``"day"``.
+            agent_id: only this agent (default: every agent of the team).
+            since: first instant included (timezone-aware).
+            until: first instant excluded (timezone-aware).
+
+        Raises:
+            ValidationError: an unknown bucket size or a naive datetime.
+        """
+        size = parse_enum(MetricBucketSize, bucket, "bucket size")
+        stmt = sa.select(
+            col(AgentMetric.agent_id), col(AgentMetric.recorded_at), col(AgentMetric.value)
+        ).where(col(AgentMetric.name) == name, *self._scope())
+        if agent_id is not None:
+            stmt = stmt.where(col(AgentMetric.agent_id) == agent_id)
+        if since is not None:
+            stmt = stmt.where(col(AgentMetric.recorded_at) >= since)
+        if until is not None:
+            stmt = stmt.where(col(AgentMetric.recorded_at) < until)
+        buckets: defaultdict[tuple[uuid.UUID, datetime], list[float]] = defaultdict(list)
+        with translated():
+            result = await self._session.stream(stmt)
+            async for agent, recorded_at, value in result:
+                buckets[(agent, bucket_start(recorded_at, size))].append(value)
+        return [
+            summarize(agent, name, start, values)
+            for (agent, start), values in sorted(buckets.items(), key=lambda kv: kv[0])
+        ]
