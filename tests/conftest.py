@@ -1,6 +1,7 @@
 """Fixtures: every database test runs on SQLite and on PostgreSQL with pgvector.
 
-- ``backend``: parametrizes a test over ``sqlite`` and ``postgres``.
+- ``backend``: parametrizes a test over ``sqlite`` and ``postgres`` (narrow it with
+  ``SKILLSTORE_TEST_BACKENDS=sqlite``, as ``nox -s tests`` does per backend).
 - ``store``: a `Store` on a migrated database, inside an outer transaction that is rolled
   back after the test (SQLAlchemy's "join a session into an external transaction"
   recipe), so tests are isolated and fast.
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
@@ -33,7 +35,10 @@ def _postgres_admin_url(_resources: ExitStack) -> str:
     return _resources.enter_context(postgres_server())
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+BACKENDS = os.environ.get("SKILLSTORE_TEST_BACKENDS", "sqlite,postgres").split(",")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
 async def backend(request: pytest.FixtureRequest, _resources: ExitStack) -> AsyncIterator[Backend]:
     if request.param == "sqlite":
         root = _resources.enter_context(tempfile.TemporaryDirectory(prefix="skillstore-sqlite-"))
