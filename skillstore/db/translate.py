@@ -87,3 +87,12 @@ def translated() -> Iterator[None]:
         yield
     except sa_exc.SQLAlchemyError as error:
         raise translate(error) from error
+
+
+def translate_driver_error(exc: Exception, statement: str) -> SkillstoreError:
+    """Translate an exception raised by the driver itself (asyncpg or sqlite3 called
+    directly, without SQLAlchemy), as if SQLAlchemy had wrapped it."""
+    names = {t.__name__ for t in type(exc).__mro__}
+    integrity = names & {"IntegrityConstraintViolationError", "IntegrityError"}
+    wrapper = sa_exc.IntegrityError if integrity else sa_exc.DBAPIError
+    return translate(wrapper(statement, None, exc))

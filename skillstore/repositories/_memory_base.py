@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col
 
+from skillstore.db.base import table_of
 from skillstore.db.translate import translated
 from skillstore.db.types import utcnow
 from skillstore.errors import InvalidTransitionError, NotFoundError, ValidationError
@@ -44,6 +45,12 @@ from skillstore.vector import check_query_vector, live_filters, nearest
 
 WITHOUT_VECTOR = defer(Memory.embedding)  # type: ignore[arg-type]  # typed as the value
 """Load option: leave the vector out (it is never part of a `MemoryRead`)."""
+
+_READ_FIELDS = tuple(MemoryRead.model_fields)
+_READ_COLUMNS = tuple(
+    table_of(Memory).c["metadata" if name == "metadata_" else name] for name in _READ_FIELDS
+)
+"""The columns of a `MemoryRead`, loaded by the search query itself."""
 
 _TIER_RANK = {MemoryTier.HOT: 0, MemoryTier.WARM: 1, MemoryTier.COLD: 2}
 
@@ -266,16 +273,6 @@ class MemoryWrites(TenantRepository[Memory, MemoryRead]):
         return True
 
     # ---- reading --------------------------------------------------------------------------
-    async def _rows(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, MemoryRead]:
-        stmt = (
-            sa.select(Memory)
-            .options(WITHOUT_VECTOR)
-            .where(col(Memory.id).in_(list(ids)), *self._scope())
-        )
-        with translated():
-            rows = (await self._session.execute(stmt)).scalars().all()
-        return {row.id: self._to_read(row) for row in rows}
-
     def _live(
         self,
         *,
@@ -315,13 +312,21 @@ class MemoryWrites(TenantRepository[Memory, MemoryRead]):
         """
         where = self._live(agent_id=agent_id, user_id=user_id, memory_types=memory_types)
         found = await nearest(
-            self._session, self._ctx.settings, Memory, embedding, k=k, where=where
+            self._session,
+            self._ctx.settings,
+            Memory,
+            embedding,
+            k=k,
+            where=where,
+            returning=_READ_COLUMNS,
         )
-        if min_similarity is not None:
-            found = [n for n in found if n.similarity >= min_similarity]
-        rows = await self._rows([n.id for n in found])
         return [
-            MemoryHit(memory=rows[n.id], similarity=n.similarity) for n in found if n.id in rows
+            MemoryHit(
+                memory=MemoryRead.model_validate(dict(zip(_READ_FIELDS, n.values, strict=True))),
+                similarity=n.similarity,
+            )
+            for n in found
+            if min_similarity is None or n.similarity >= min_similarity
         ]
 
     async def find_similar(

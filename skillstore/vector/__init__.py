@@ -54,10 +54,12 @@ NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 class Neighbour(NamedTuple):
-    """One search result: the row's id and its cosine similarity."""
+    """One search result: the row's id, its cosine similarity, and the values of the
+    ``returning`` columns asked for (in that order; empty when none were)."""
 
     id: uuid.UUID
     similarity: float
+    values: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class VectorQuery:
     k: int
     where: Sequence[sa.ColumnElement[bool]]
     dimensions: int
+    returning: Sequence[sa.ColumnElement[Any]] = ()
+    """Columns of ``table`` loaded for the hits in the same query (e.g. a Read model's)."""
 
 
 class VectorBackend(Protocol):
@@ -146,8 +150,12 @@ async def nearest(
     k: int = 10,
     where: Sequence[sa.ColumnElement[bool]] = (),
     column: str = "embedding",
+    returning: Sequence[sa.ColumnElement[Any]] = (),
 ) -> list[Neighbour]:
     """Up to ``k`` rows of ``model`` nearest to ``vector`` under ``where``, best first.
+
+    ``returning`` columns are loaded for the hits by the same query (``Neighbour.values``),
+    so a caller that shows the rows needs no second round trip.
 
     Raises:
         EmbeddingError: the vector has the wrong dimension, NaN/inf, or is all zeros.
@@ -163,6 +171,7 @@ async def nearest(
         k=k,
         where=[table.c[column].is_not(None), *where],
         dimensions=settings.embedding_dimensions,
+        returning=tuple(returning),
     )
     dialect = session.get_bind().dialect.name
     with translated():

@@ -57,6 +57,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.types import UserDefinedType
 
 from skillstore.db.ddl import VECTOR_INDEX_MAX_DIMENSIONS
+from skillstore.db.driver import driver_rows
 from skillstore.db.types import PGVector
 from skillstore.settings import StoreSettings
 from skillstore.vector import Neighbour, VectorQuery
@@ -102,35 +103,33 @@ def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
     return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
 
 
-_ESTIMATES: dict[tuple[Any, tuple[str, ...]], tuple[float, int]] = {}
-ESTIMATE_TTL_SECONDS = 60.0
-"""How long a planner estimate is reused for the same filters: planning the ``EXPLAIN``
-costs about as much as an exact scan of a small tenant, and statistics change slowly."""
+_DECISIONS: dict[tuple[Any, ...], tuple[float, Plan, int]] = {}
+DECISION_TTL_SECONDS = 60.0
+"""How long a plan is reused for the same filters: the ``EXPLAIN`` (and, near the
+threshold, the capped count) costs about as much as an exact scan of a small tenant, and
+the statistics behind it change slowly. A stale plan only costs latency: both paths keep
+their recall."""
+
+
+def _filter_key(candidates: sa.Select[Any], limit: int) -> tuple[Any, ...]:
+    """The filters' shape and values, without timestamps (``expires_at > now`` changes on
+    every call but not the plan)."""
+    cache_key = candidates._generate_cache_key()
+    if cache_key is None:
+        return (str(candidates), limit)
+    values = tuple(
+        repr(b.effective_value)
+        for b in cache_key.bindparams
+        if not isinstance(b.effective_value, datetime)
+    )
+    return (cache_key.key, values, limit)
 
 
 async def _estimate(session: AsyncSession, candidates: sa.Select[Any]) -> int:
-    """The planner's row estimate for ``candidates``, cached per filter values."""
-    cache_key = candidates._generate_cache_key()
-    # Timestamps (``expires_at > now``) change every call but not the estimate.
-    values = tuple(
-        repr(b.effective_value)
-        for b in (cache_key.bindparams if cache_key is not None else ())
-        if not isinstance(b.effective_value, datetime)
-    )
-    key, now = (
-        (cache_key.key if cache_key is not None else str(candidates), values),
-        time.monotonic(),
-    )
-    cached = _ESTIMATES.get(key)
-    if cached is not None and now - cached[0] < ESTIMATE_TTL_SECONDS:
-        return cached[1]
+    """The planner's row estimate for ``candidates`` (a planning pass, no execution)."""
     explained = (await session.execute(Explain(candidates))).scalar_one()
     plan_json = json.loads(explained) if isinstance(explained, str) else explained
-    estimate = int(plan_json[0]["Plan"]["Plan Rows"])
-    if len(_ESTIMATES) > 4096:
-        _ESTIMATES.clear()
-    _ESTIMATES[key] = (now, estimate)
-    return estimate
+    return int(plan_json[0]["Plan"]["Plan Rows"])
 
 
 class PgVectorBackend:
@@ -145,10 +144,25 @@ class PgVectorBackend:
 
         The planner's row estimate decides when it is clearly on one side of the threshold
         (a quarter of it or less, four times or more); in between, a count capped at
-        ``vector_exact_max_rows + 1`` decides.
+        ``vector_exact_max_rows + 1`` decides. Decisions are reused per filter values for
+        `DECISION_TTL_SECONDS`.
         """
         limit = settings.vector_exact_max_rows
         candidates = sa.select(sa.literal(1)).select_from(query.table).where(*query.where)
+        key, now = _filter_key(candidates, limit), time.monotonic()
+        cached = _DECISIONS.get(key)
+        if cached is not None and now - cached[0] < DECISION_TTL_SECONDS:
+            return cached[1], cached[2]
+        decision = await self._decide(session, candidates, limit)
+        if len(_DECISIONS) > 4096:
+            _DECISIONS.clear()
+        _DECISIONS[key] = (now, *decision)
+        return decision
+
+    @staticmethod
+    async def _decide(
+        session: AsyncSession, candidates: sa.Select[Any], limit: int
+    ) -> tuple[Plan, int]:
         estimate = await _estimate(session, candidates)
         if estimate * 4 <= limit:
             return "exact", estimate
@@ -167,23 +181,20 @@ class PgVectorBackend:
         id_column = query.table.c.id
         if plan == "exact":
             distance = _distance(query, indexed=False)
-            ranked = (
+            scored = (
                 sa.select(id_column, distance.label("distance"))
                 .where(*query.where)
                 .cte("candidates")
                 .prefix_with("MATERIALIZED")
             )
+            ranked = (
+                sa.select(scored.c.id, scored.c.distance)
+                .order_by(scored.c.distance)
+                .limit(query.k)
+                .subquery("ranked")
+            )
         else:
-            # SET LOCAL lasts until the transaction ends: once per transaction is enough.
-            marker = (id(session.get_transaction()), settings.hnsw_ef_search)
-            if session.info.get("hnsw_settings") != marker:
-                await session.execute(
-                    sa.select(
-                        sa.func.set_config("hnsw.ef_search", str(settings.hnsw_ef_search), True),
-                        sa.func.set_config("hnsw.iterative_scan", "relaxed_order", True),
-                    )
-                )
-                session.info["hnsw_settings"] = marker
+            await _hnsw_settings(session, settings)
             distance = _distance(query, indexed=True)
             ranked = (
                 sa.select(id_column, distance.label("distance"))
@@ -193,6 +204,27 @@ class PgVectorBackend:
                 .cte("approximate")
                 .prefix_with("MATERIALIZED")
             )
-        stmt = sa.select(ranked.c.id, ranked.c.distance).order_by(ranked.c.distance).limit(query.k)
-        rows = (await session.execute(stmt)).all()
-        return [Neighbour(row[0], 1.0 - float(row[1])) for row in rows]
+        # One statement ranks and loads the hits' columns: no second round trip.
+        stmt = (
+            sa.select(ranked.c.id, ranked.c.distance, *query.returning)
+            .select_from(ranked)
+            .order_by(ranked.c.distance)
+        )
+        if query.returning:
+            stmt = stmt.join(query.table, id_column == ranked.c.id)
+        rows = await driver_rows(session, stmt)
+        return [Neighbour(row[0], 1.0 - float(row[1]), row[2:]) for row in rows]
+
+
+async def _hnsw_settings(session: AsyncSession, settings: StoreSettings) -> None:
+    """``ef_search`` and iterative scans for this transaction (SET LOCAL lasts until it
+    ends: once per transaction is enough)."""
+    marker = (id(session.get_transaction()), settings.hnsw_ef_search)
+    if session.info.get("hnsw_settings") != marker:
+        await session.execute(
+            sa.select(
+                sa.func.set_config("hnsw.ef_search", str(settings.hnsw_ef_search), True),
+                sa.func.set_config("hnsw.iterative_scan", "relaxed_order", True),
+            )
+        )
+        session.info["hnsw_settings"] = marker

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skillstore.db.driver import driver_chunks, driver_rows
 from skillstore.settings import StoreSettings
 from skillstore.vector import Neighbour, VectorQuery
 
@@ -73,10 +74,9 @@ class SQLiteBackend:
         unit = query.vector / np.float32(np.linalg.norm(query.vector))
         best_ids = np.empty(0, dtype=np.int64)
         best_sims = np.empty(0, dtype=np.float32)
-        result = await session.stream(stmt)
-        async for chunk in result.partitions(settings.vector_chunk_rows):
+        async for chunk in driver_chunks(session, stmt, settings.vector_chunk_rows):
             ids = np.fromiter((row[0] for row in chunk), dtype=np.int64, count=len(chunk))
-            matrix = np.frombuffer(b"".join(row[1] for row in chunk), dtype="<f4")
+            matrix = np.frombuffer(b"".join([row[1] for row in chunk]), dtype="<f4")
             matrix = matrix.reshape(len(chunk), query.dimensions)
             norms = np.linalg.norm(matrix, axis=1)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -87,10 +87,14 @@ class SQLiteBackend:
             return []
         order = np.lexsort((best_ids, -best_sims))
         winners = [int(i) for i in best_ids[order]]
-        id_rows = await session.execute(
-            sa.select(rowid, query.table.c.id).select_from(query.table).where(rowid.in_(winners))
+        rows = await driver_rows(
+            session,
+            sa.select(rowid, query.table.c.id, *query.returning)
+            .select_from(query.table)
+            .where(rowid.in_(winners)),
         )
-        id_of = {int(r[0]): r[1] for r in id_rows}
+        by_rowid = {int(r[0]): r[1:] for r in rows}
         return [
-            Neighbour(id_of[w], float(s)) for w, s in zip(winners, best_sims[order], strict=True)
+            Neighbour(by_rowid[w][0], float(s), tuple(by_rowid[w][1:]))
+            for w, s in zip(winners, best_sims[order], strict=True)
         ]
