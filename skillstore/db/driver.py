@@ -19,20 +19,38 @@ Rejected: hand-written SQL per backend (two copies of every filter), and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
 
 from skillstore.db.translate import translate_driver_error
 
 MAX_COMPILED = 512
-"""Compiled statements kept (one per statement shape: plan, filters used, returned columns)."""
+"""Compiled statements kept (one per shape: plan, filters used, returned columns)."""
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """A statement identified by its shape, built and compiled on the shape's first use.
+
+    Building a statement with SQLAlchemy costs more than running a small one (0.4 ms
+    for a vector search), so it is built once per shape; later calls only bring new
+    values: those of ``filters`` (the cache key of the filter clauses the statement was
+    built from, in the same order) and ``params`` (values of named bind parameters).
+    """
+
+    shape: Hashable
+    filters: CacheKey | None
+    build: Callable[[], sa.Select[Any]]
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -40,14 +58,22 @@ class _Compiled:
     compiled: SQLCompiler
     binds: dict[str, Any]
     results: list[Callable[[Any], Any] | None]
+    slots: tuple[int | None, ...]
+    """For each parameter of the compiled statement: its position among the filters'
+    parameters, or None when its value comes from ``params`` (or is fixed)."""
+    fixed: tuple[BindParameter[Any], ...]
 
 
-_CACHE: dict[tuple[str, Any], _Compiled] = {}
+_CACHE: dict[tuple[Any, ...], _Compiled] = {}
 
 
-def _compile(stmt: sa.Select[Any], dialect: Dialect, cache_key: Any = None) -> _Compiled:
-    # With its cache key, the compiled form maps any later statement of the same shape's
-    # extracted values onto its own parameters (how SQLAlchemy's statement cache works).
+def _compile(shaped: Shaped, dialect: Dialect) -> tuple[_Compiled, bool]:
+    """The compiled statement, and whether later calls of the shape can reuse it."""
+    stmt = shaped.build()
+    cache_key = stmt._generate_cache_key()
+    assert cache_key is not None, "driver statements must be cacheable"
+    # With its cache key, the compiled form maps the values of any later statement of
+    # the same shape onto its own parameters (how SQLAlchemy's statement cache works).
     compiled = stmt.compile(dialect=dialect, cache_key=cache_key)
     assert isinstance(compiled, SQLCompiler)
     # Both drivers return floats as floats; SQLAlchemy's numeric processors need the
@@ -58,17 +84,29 @@ def _compile(stmt: sa.Select[Any], dialect: Dialect, cache_key: Any = None) -> _
         else c.type.dialect_impl(dialect).result_processor(dialect, None)
         for c in stmt.selected_columns
     ]
+    position = {id(b): i for i, b in enumerate(shaped.filters.bindparams if shaped.filters else ())}
+    slots = tuple(position.get(id(b)) for b in cache_key.bindparams)
+    reusable = all(
+        slot is not None or b.key in shaped.params
+        for slot, b in zip(slots, cache_key.bindparams, strict=True)
+    )
     # The type processors of the statement's own parameters; expanded IN parameters
     # bring theirs in the ExpandedState (SQLAlchemy's execution merges them the same way).
     binds = dict(compiled._bind_processors)
-    return _Compiled(compiled, binds, results)
+    entry = _Compiled(compiled, binds, results, slots, tuple(cache_key.bindparams))
+    return entry, reusable
 
 
 async def driver_connection(session: AsyncSession) -> Any:
     """The asyncpg / aiosqlite connection under the session's current transaction."""
+    transaction = session.get_transaction()
+    cached = session.info.get("driver_connection")
+    if transaction is not None and cached is not None and cached[0] is transaction:
+        return cached[1]
     connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
+    raw = (await connection.get_raw_connection()).driver_connection
+    session.info["driver_connection"] = (session.get_transaction(), raw)
+    return raw
 
 
 @contextmanager
@@ -82,28 +120,69 @@ def driver_errors(what: str) -> Iterator[None]:
         raise
 
 
-async def _prepared(session: AsyncSession, stmt: sa.Select[Any]) -> tuple[_Compiled, str, list[Any]]:
-    """The compiled entry, final SQL text and positional arguments for ``stmt``."""
-    dialect = session.get_bind().dialect
-    cache_key = stmt._generate_cache_key()
-    if cache_key is None:  # not cacheable: compile for this call only
-        entry = _compile(stmt, dialect)
-        extracted = None
-    else:
-        key = (dialect.name, cache_key.key)
-        entry = _CACHE.get(key) or _compile(stmt, dialect, cache_key)
-        if len(_CACHE) >= MAX_COMPILED:
-            _CACHE.clear()
-        _CACHE[key] = entry
-        extracted = cache_key.bindparams
-    values = entry.compiled.construct_params(extracted_parameters=extracted)
+@dataclass(frozen=True)
+class _Bound:
+    """The SQL text and arguments of one filter set on a compiled shape: a later call with
+    the same filters (the same `CacheKey` object) only swaps in its named values."""
+
+    filters: CacheKey
+    statement: str
+    args: tuple[Any, ...]
+    named: tuple[tuple[int, str, Callable[[Any], Any] | None], ...]
+
+
+_BOUND: dict[tuple[Any, ...], _Bound] = {}
+
+
+def _prepared(shaped: Shaped, dialect: Dialect) -> tuple[_Compiled, str, list[Any]]:
+    """The compiled entry, final SQL text and positional arguments for ``shaped``."""
+    key = (dialect.name, shaped.shape, shaped.filters.key if shaped.filters else None)
+    entry = _CACHE.get(key)
+    reusable = True
+    if entry is None:
+        entry, reusable = _compile(shaped, dialect)
+        if reusable:
+            if len(_CACHE) >= MAX_COMPILED:
+                _CACHE.clear()
+            _CACHE[key] = entry
+    bound_key = (*key, id(shaped.filters))
+    bound = _BOUND.get(bound_key)
+    if bound is not None and bound.filters is shaped.filters:
+        args = list(bound.args)
+        for i, name, process in bound.named:
+            value = shaped.params[name]
+            args[i] = process(value) if process is not None else value
+        return entry, bound.statement, args
+    current = shaped.filters.bindparams if shaped.filters else []
+    extracted = [
+        current[slot] if slot is not None else fixed
+        for slot, fixed in zip(entry.slots, entry.fixed, strict=True)
+    ]
+    values = entry.compiled.construct_params(
+        params=dict(shaped.params), extracted_parameters=extracted
+    )
     state = entry.compiled.construct_expanded_state(values)
     args = []
-    for name in state.positiontup or ():
+    named = []
+    for i, name in enumerate(state.positiontup or ()):
         value = state.parameters[name]
         process = state.processors.get(name) or entry.binds.get(name)
         args.append(process(value) if process is not None else value)
+        if name in shaped.params:
+            named.append((i, name, process))
+    # Expanded (IN-list) parameters change the SQL text itself: those are not reused.
+    if reusable and shaped.filters is not None and {n for _, n, _ in named} == set(shaped.params):
+        if len(_BOUND) >= MAX_COMPILED:
+            _BOUND.clear()
+        _BOUND[bound_key] = _Bound(shaped.filters, state.statement, tuple(args), tuple(named))
     return entry, state.statement, args
+
+
+def as_shaped(stmt: sa.Select[Any]) -> Shaped:
+    """A ready statement as a `Shaped` one (its own cache key is its shape)."""
+    cache_key = stmt._generate_cache_key()
+    assert cache_key is not None, "driver statements must be cacheable"
+    return Shaped(cache_key.key, cache_key, lambda: stmt)
 
 
 def _processed(entry: _Compiled, records: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
@@ -116,9 +195,12 @@ def _processed(entry: _Compiled, records: Sequence[Sequence[Any]]) -> list[tuple
     ]
 
 
-async def driver_rows(session: AsyncSession, stmt: sa.Select[Any]) -> list[tuple[Any, ...]]:
+async def driver_rows(
+    session: AsyncSession, stmt: Shaped | sa.Select[Any]
+) -> list[tuple[Any, ...]]:
     """The rows of ``stmt``, fetched on the driver connection in one round trip."""
-    entry, sql, args = await _prepared(session, stmt)
+    stmt = stmt if isinstance(stmt, Shaped) else as_shaped(stmt)
+    entry, sql, args = _prepared(stmt, session.get_bind().dialect)
     raw = await driver_connection(session)
     with driver_errors("SELECT"):
         if session.get_bind().dialect.name == "postgresql":
@@ -126,24 +208,3 @@ async def driver_rows(session: AsyncSession, stmt: sa.Select[Any]) -> list[tuple
         else:
             records = await raw.execute_fetchall(sql, args)
     return _processed(entry, records)
-
-
-async def driver_chunks(
-    session: AsyncSession, stmt: sa.Select[Any], size: int
-) -> AsyncIterator[list[tuple[Any, ...]]]:
-    """The rows of ``stmt`` in chunks of at most ``size``, so memory stays bounded."""
-    entry, sql, args = await _prepared(session, stmt)
-    raw = await driver_connection(session)
-    with driver_errors("SELECT"):
-        if session.get_bind().dialect.name == "postgresql":
-            cursor = await raw.cursor(sql, *args)
-            while records := await cursor.fetch(size):
-                yield _processed(entry, records)
-                if len(records) < size:
-                    return
-            return
-        async with raw.execute(sql, args) as sqlite_cursor:
-            while records := await sqlite_cursor.fetchmany(size):
-                yield _processed(entry, records)
-                if len(records) < size:
-                    return

@@ -30,6 +30,8 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
 from skillstore.errors import EmbeddingError, ValidationError
@@ -70,6 +72,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StatementTime(FunctionElement[datetime]):
+    """The database's current UTC time, in the form ``UTCDateTime`` stores it.
+
+    A SQL expression rather than a bound value, so a statement that filters on "now"
+    stays the same statement from call to call (and can be prepared once).
+    """
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(StatementTime, "postgresql")
+def _statement_time_pg(element: StatementTime, compiler: Any, **kw: Any) -> str:
+    return "statement_timestamp()"
+
+
+@compiles(StatementTime, "sqlite")
+def _statement_time_sqlite(element: StatementTime, compiler: Any, **kw: Any) -> str:
+    # UTC text with fractional seconds, ordered like the stored "YYYY-MM-DD HH:MM:SS.ffffff".
+    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 
 
 class PydanticJSON(TypeDecorator[Any]):

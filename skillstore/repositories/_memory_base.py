@@ -52,6 +52,8 @@ _READ_COLUMNS = tuple(
 )
 """The columns of a `MemoryRead`, loaded by the search query itself."""
 
+_LIVE: dict[tuple[Any, ...], tuple[sa.ColumnElement[bool], ...]] = {}
+
 _TIER_RANK = {MemoryTier.HOT: 0, MemoryTier.WARM: 1, MemoryTier.COLD: 2}
 
 
@@ -279,21 +281,28 @@ class MemoryWrites(TenantRepository[Memory, MemoryRead]):
         agent_id: uuid.UUID | None = None,
         user_id: uuid.UUID | None = None,
         memory_types: Iterable[MemoryType | str] | None = None,
-    ) -> list[sa.ColumnElement[bool]]:
+    ) -> tuple[sa.ColumnElement[bool], ...]:
+        """Live memories of this team under these filters; the same tuple for the same
+        filters, so that `nearest` prepares it once."""
+        types = parse_types(memory_types)
+        model = self._ctx.settings.embedding_model
+        key = (self.team_id, agent_id, user_id, None if types is None else tuple(types), model)
+        cached = _LIVE.get(key)
+        if cached is not None:
+            return cached
         equals: dict[str, Any] = {}
         if agent_id is not None:
             equals["agent_id"] = agent_id
         if user_id is not None:
             equals["user_id"] = user_id
-        if (types := parse_types(memory_types)) is not None:
+        if types is not None:
             equals["memory_type"] = types
-        where = live_filters(
-            Memory,
-            team_id=self.team_id,
-            equals=equals,
-            embedding_model=self._ctx.settings.embedding_model,
-        )
-        return [*where, col(Memory.status).in_(SEARCHABLE_STATUSES)]
+        where = live_filters(Memory, team_id=self.team_id, equals=equals, embedding_model=model)
+        live = (*where, col(Memory.status).in_(SEARCHABLE_STATUSES))
+        if len(_LIVE) > 4096:
+            _LIVE.clear()
+        _LIVE[key] = live
+        return live
 
     async def search(
         self,

@@ -225,7 +225,7 @@ class MemoryRepository(MemoryWrites):
     def _visible(self, context: RetrievalContext) -> list[sa.ColumnElement[bool]]:
         """Live memories this agent may use about this user: its own or shared ones, about
         this user or team-wide."""
-        where = self._live(memory_types=context.memory_types)
+        where = list(self._live(memory_types=context.memory_types))
         if context.agent_id is not None:
             where.append(
                 sa.or_(col(Memory.agent_id) == context.agent_id, col(Memory.agent_id).is_(None))

@@ -33,15 +33,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.cache_key import CacheKey
 
 from skillstore.db.base import table_of
 from skillstore.db.translate import translated
-from skillstore.db.types import as_vector, utcnow
+from skillstore.db.types import StatementTime, as_vector
 from skillstore.errors import BackendNotSupportedError, EmbeddingError, ValidationError
 from skillstore.settings import StoreSettings
 
@@ -74,6 +76,61 @@ class VectorQuery:
     dimensions: int
     returning: Sequence[sa.ColumnElement[Any]] = ()
     """Columns of ``table`` loaded for the hits in the same query (e.g. a Read model's)."""
+    filters: CacheKey = None  # type: ignore[assignment]  # computed from ``where`` if not given
+    """The filters' shape and values (what plans and compiled statements are cached by)."""
+    filter_values: tuple[str, ...] = ()
+    """The filters' values, as text, timestamps left out (they do not change a plan)."""
+
+    def __post_init__(self) -> None:
+        if self.filters is None:
+            key, values = filter_key(self.table, self.where)
+            object.__setattr__(self, "filters", key)
+            object.__setattr__(self, "filter_values", values)
+
+    @cached_property
+    def candidates(self) -> sa.Select[Any]:
+        """``SELECT 1 FROM table WHERE <where>``: what the planner estimates and counts."""
+        return sa.select(sa.literal(1)).select_from(self.table).where(*self.where)
+
+    def shape(self, *parts: Any) -> tuple[Any, ...]:
+        """What, besides the filters, decides the SQL text of a search statement."""
+        returning = tuple(getattr(c, "key", str(c)) for c in self.returning)
+        return (self.table.name, self.column.key, self.dimensions, returning, *parts)
+
+
+def filter_key(
+    table: sa.Table, where: Sequence[sa.ColumnElement[bool]]
+) -> tuple[CacheKey, tuple[str, ...]]:
+    """The cache key of ``where`` on ``table``, and its values without timestamps."""
+    key = sa.select(sa.literal(1)).select_from(table).where(*where)._generate_cache_key()
+    assert key is not None, "vector filters must be cacheable SQL expressions"
+    values = tuple(
+        repr(b.effective_value)
+        for b in key.bindparams
+        if not isinstance(b.effective_value, datetime)
+    )
+    return key, values
+
+
+_PREPARED: dict[tuple[int, str, str], tuple[Any, tuple[Any, ...], CacheKey, tuple[str, ...]]] = {}
+"""Filters passed as the same tuple again (see `live_filters`): their full predicate list
+and cache key, computed once (building and keying them costs more than a small search)."""
+
+
+def _prepared(
+    table: sa.Table, column: str, where: Sequence[sa.ColumnElement[bool]]
+) -> tuple[tuple[sa.ColumnElement[bool], ...], CacheKey, tuple[str, ...]]:
+    key = (id(where), table.name, column)
+    cached = _PREPARED.get(key)
+    if cached is not None and cached[0] is where:
+        return cached[1], cached[2], cached[3]
+    full = (table.c[column].is_not(None), *where)
+    filters, values = filter_key(table, full)
+    if isinstance(where, tuple):  # immutable: safe to remember by identity
+        if len(_PREPARED) > 4096:
+            _PREPARED.clear()
+        _PREPARED[key] = (where, full, filters, values)
+    return full, filters, values
 
 
 class VectorBackend(Protocol):
@@ -118,7 +175,12 @@ def live_filters(
     now: datetime | None = None,
 ) -> list[sa.ColumnElement[bool]]:
     """The usual predicates: team, column equality (a list means "any of"), not expired,
-    same embedding model — each only where the table has that column."""
+    same embedding model — each only where the table has that column.
+
+    "Not expired" compares with the database's clock at the time of the statement (or
+    with ``now`` when given), so the same filters can be reused: pass them to `nearest`
+    as a tuple and they are prepared once.
+    """
     table = table_of(model)
     where: list[sa.ColumnElement[bool]] = []
     if team_id is not None:
@@ -135,7 +197,8 @@ def live_filters(
         # coalesce(), not "IS NULL OR >": an OR on expires_at lets SQLite pick the
         # expires_at index and walk every unexpiring row of every team.
         never = sa.literal(NEVER, type_=table.c.expires_at.type)
-        where.append(sa.func.coalesce(table.c.expires_at, never) > (now or utcnow()))
+        current = sa.literal(now, type_=table.c.expires_at.type) if now else StatementTime()
+        where.append(sa.func.coalesce(table.c.expires_at, never) > current)
     if embedding_model is not None and "embedding_model" in table.c:
         where.append(table.c.embedding_model == embedding_model)
     return where
@@ -164,14 +227,17 @@ async def nearest(
     if not 1 <= k <= MAX_K:
         raise ValidationError(f"k must be between 1 and {MAX_K}, got {k}")
     table = table_of(model)
+    full, filters, values = _prepared(table, column, where)
     query = VectorQuery(
         table=table,
         column=table.c[column],
         vector=check_query_vector(vector, settings.embedding_dimensions),
         k=k,
-        where=[table.c[column].is_not(None), *where],
+        where=full,
         dimensions=settings.embedding_dimensions,
         returning=tuple(returning),
+        filters=filters,
+        filter_values=values,
     )
     dialect = session.get_bind().dialect.name
     with translated():

@@ -57,7 +57,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.types import UserDefinedType
 
 from skillstore.db.ddl import VECTOR_INDEX_MAX_DIMENSIONS
-from skillstore.db.driver import driver_rows
+from skillstore.db.driver import Shaped, driver_rows
 from skillstore.db.types import PGVector
 from skillstore.settings import StoreSettings
 from skillstore.vector import Neighbour, VectorQuery
@@ -79,7 +79,7 @@ class HalfVec(UserDefinedType[Any]):
 
 def _distance(query: VectorQuery, *, indexed: bool) -> sa.ColumnElement[float]:
     """``column <=> :q``; over the halfvec expression the index uses, when it is one."""
-    bound = sa.bindparam("query_vector", query.vector, type_=query.column.type)
+    bound = sa.bindparam("query_vector", type_=query.column.type)
     left: sa.ColumnElement[Any] = query.column
     right: sa.ColumnElement[Any] = bound
     if indexed and query.dimensions > VECTOR_INDEX_MAX_DIMENSIONS:
@@ -104,25 +104,12 @@ def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 _DECISIONS: dict[tuple[Any, ...], tuple[float, Plan, int]] = {}
+"""Plans by filter shape, filter values (timestamps left out) and threshold."""
 DECISION_TTL_SECONDS = 60.0
 """How long a plan is reused for the same filters: the ``EXPLAIN`` (and, near the
 threshold, the capped count) costs about as much as an exact scan of a small tenant, and
 the statistics behind it change slowly. A stale plan only costs latency: both paths keep
 their recall."""
-
-
-def _filter_key(candidates: sa.Select[Any], limit: int) -> tuple[Any, ...]:
-    """The filters' shape and values, without timestamps (``expires_at > now`` changes on
-    every call but not the plan)."""
-    cache_key = candidates._generate_cache_key()
-    if cache_key is None:
-        return (str(candidates), limit)
-    values = tuple(
-        repr(b.effective_value)
-        for b in cache_key.bindparams
-        if not isinstance(b.effective_value, datetime)
-    )
-    return (cache_key.key, values, limit)
 
 
 async def _estimate(session: AsyncSession, candidates: sa.Select[Any]) -> int:
@@ -148,12 +135,11 @@ class PgVectorBackend:
         `DECISION_TTL_SECONDS`.
         """
         limit = settings.vector_exact_max_rows
-        candidates = sa.select(sa.literal(1)).select_from(query.table).where(*query.where)
-        key, now = _filter_key(candidates, limit), time.monotonic()
+        key, now = (query.filters.key, query.filter_values, limit), time.monotonic()
         cached = _DECISIONS.get(key)
         if cached is not None and now - cached[0] < DECISION_TTL_SECONDS:
             return cached[1], cached[2]
-        decision = await self._decide(session, candidates, limit)
+        decision = await self._decide(session, query.candidates, limit)
         if len(_DECISIONS) > 4096:
             _DECISIONS.clear()
         _DECISIONS[key] = (now, *decision)
@@ -178,42 +164,55 @@ class PgVectorBackend:
         self, session: AsyncSession, query: VectorQuery, settings: StoreSettings
     ) -> list[Neighbour]:
         plan, _ = await self.plan(session, query, settings)
-        id_column = query.table.c.id
-        if plan == "exact":
-            distance = _distance(query, indexed=False)
-            scored = (
-                sa.select(id_column, distance.label("distance"))
-                .where(*query.where)
-                .cte("candidates")
-                .prefix_with("MATERIALIZED")
-            )
-            ranked = (
-                sa.select(scored.c.id, scored.c.distance)
-                .order_by(scored.c.distance)
-                .limit(query.k)
-                .subquery("ranked")
-            )
-        else:
+        if plan == "hnsw":
             await _hnsw_settings(session, settings)
-            distance = _distance(query, indexed=True)
-            ranked = (
-                sa.select(id_column, distance.label("distance"))
-                .where(*query.where)
-                .order_by(distance)
-                .limit(query.k)
-                .cte("approximate")
-                .prefix_with("MATERIALIZED")
-            )
-        # One statement ranks and loads the hits' columns: no second round trip.
-        stmt = (
-            sa.select(ranked.c.id, ranked.c.distance, *query.returning)
-            .select_from(ranked)
-            .order_by(ranked.c.distance)
+        stmt = Shaped(
+            shape=("pgvector", plan, *query.shape()),
+            filters=query.filters,
+            build=lambda: _statement(query, plan),
+            params={"query_vector": query.vector, "k": query.k},
         )
-        if query.returning:
-            stmt = stmt.join(query.table, id_column == ranked.c.id)
         rows = await driver_rows(session, stmt)
         return [Neighbour(row[0], 1.0 - float(row[1]), row[2:]) for row in rows]
+
+
+def _statement(query: VectorQuery, plan: Plan) -> sa.Select[Any]:
+    """Ranks the candidates and loads the hits' ``returning`` columns, in one statement."""
+    id_column = query.table.c.id
+    k = sa.bindparam("k", type_=sa.Integer())
+    ranked: sa.CTE | sa.Subquery
+    if plan == "exact":
+        distance = _distance(query, indexed=False)
+        scored = (
+            sa.select(id_column, distance.label("distance"))
+            .where(*query.where)
+            .cte("candidates")
+            .prefix_with("MATERIALIZED")
+        )
+        ranked = (
+            sa.select(scored.c.id, scored.c.distance)
+            .order_by(scored.c.distance)
+            .limit(k)
+            .subquery("ranked")
+        )
+    else:
+        distance = _distance(query, indexed=True)
+        ranked = (
+            sa.select(id_column, distance.label("distance"))
+            .where(*query.where)
+            .order_by(distance)
+            .limit(k)
+            .cte("approximate")
+            .prefix_with("MATERIALIZED")
+        )
+    stmt = (
+        sa.select(ranked.c.id, ranked.c.distance, *query.returning)
+        .select_from(ranked)
+        .order_by(ranked.c.distance)
+    )
+    if query.returning:
+        stmt = stmt.join(query.table, id_column == ranked.c.id)
+    return stmt
 
 
 async def _hnsw_settings(session: AsyncSession, settings: StoreSettings) -> None:

@@ -16,12 +16,12 @@ loading every candidate into Python lists (an order of magnitude slower than
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skillstore.db.driver import driver_chunks, driver_rows
+from skillstore.db.driver import Shaped, driver_rows
 from skillstore.settings import StoreSettings
 from skillstore.vector import Neighbour, VectorQuery
 
@@ -61,20 +61,41 @@ class SQLiteBackend:
         import numpy as np
 
         rowid = sa.literal_column(f'"{query.table.name}".rowid', sa.Integer())
-        blob = sa.type_coerce(query.column, sa.LargeBinary())
-        stmt = (
-            sa.select(rowid, blob)
-            .select_from(query.table)
-            .where(
-                *query.where,
-                # Vectors written under another dimension setting are not comparable.
-                sa.func.length(query.column) == query.dimensions * FLOAT32_BYTES,
+
+        def candidates() -> sa.Select[Any]:
+            blob = sa.type_coerce(query.column, sa.LargeBinary())
+            # Vectors written under another dimension setting are not comparable.
+            size = sa.func.length(query.column) == sa.bindparam("blob_bytes", type_=sa.Integer())
+            return (
+                sa.select(rowid, blob)
+                .select_from(query.table)
+                .where(*query.where, size, rowid > sa.bindparam("after", type_=sa.Integer()))
+                .order_by(rowid)
+                .limit(sa.bindparam("chunk", type_=sa.Integer()))
             )
-        )
+
         unit = query.vector / np.float32(np.linalg.norm(query.vector))
         best_ids = np.empty(0, dtype=np.int64)
         best_sims = np.empty(0, dtype=np.float32)
-        async for chunk in driver_chunks(session, stmt, settings.vector_chunk_rows):
+        after, chunk_rows = -1, settings.vector_chunk_rows
+        while True:
+            # One round trip per chunk (a tenant's candidates usually fit in one): pages
+            # by rowid so that memory stays bounded however many rows match.
+            chunk = await driver_rows(
+                session,
+                Shaped(
+                    shape=("sqlite-candidates", *query.shape()),
+                    filters=query.filters,
+                    build=candidates,
+                    params={
+                        "blob_bytes": query.dimensions * FLOAT32_BYTES,
+                        "after": after,
+                        "chunk": chunk_rows,
+                    },
+                ),
+            )
+            if not chunk:
+                break
             ids = np.fromiter((row[0] for row in chunk), dtype=np.int64, count=len(chunk))
             matrix = np.frombuffer(b"".join([row[1] for row in chunk]), dtype="<f4")
             matrix = matrix.reshape(len(chunk), query.dimensions)
@@ -83,16 +104,22 @@ class SQLiteBackend:
                 sims = (matrix @ unit) / norms
             sims = np.nan_to_num(sims, nan=-2.0).astype(np.float32)
             best_ids, best_sims = top_k(best_ids, best_sims, ids, sims, query.k)
+            if len(chunk) < chunk_rows:
+                break
+            after = int(ids[-1])
         if best_ids.size == 0:
             return []
         order = np.lexsort((best_ids, -best_sims))
         winners = [int(i) for i in best_ids[order]]
-        rows = await driver_rows(
-            session,
-            sa.select(rowid, query.table.c.id, *query.returning)
+        winners_stmt = Shaped(
+            shape=("sqlite-rows", *query.shape()),
+            filters=None,
+            build=lambda: sa.select(rowid, query.table.c.id, *query.returning)
             .select_from(query.table)
-            .where(rowid.in_(winners)),
+            .where(rowid.in_(sa.bindparam("winners", expanding=True))),
+            params={"winners": winners},
         )
+        rows = await driver_rows(session, winners_stmt)
         by_rowid = {int(r[0]): r[1:] for r in rows}
         return [
             Neighbour(by_rowid[w][0], float(s), tuple(by_rowid[w][1:]))
