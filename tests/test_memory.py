@@ -134,6 +134,69 @@ async def test_add_many_stores_all_with_logs_and_is_all_or_nothing(store: Store)
     assert await count(store, Memory) == before
 
 
+async def test_add_many_stores_every_field_exactly_as_add_does(store: Store) -> None:
+    team_id = await memory_team(store)
+    user = await make_user(store)
+    (agent_id,) = await make_agents(store, team_id)
+    conversation_id = await make_conversation(store, team_id)
+    vectors = clustered(3, dim(store))
+    async with store.session(team_id=team_id) as s:
+        linked = await s.memories.add(memory(vectors[0]))
+        fields = {
+            "content": "prefers dark mode ✓",
+            "subject": "user.preference.theme",
+            "agent_id": agent_id,
+            "user_id": user.id,
+            "importance": 8,
+            "confidence": 0.75,
+            "is_pinned": True,
+            "source_type": "explicit",
+            "source_conversation_id": conversation_id,
+            "source_message_ids": [uuid.uuid4(), uuid.uuid4()],
+            "extraction_model": "extractor-1",
+            "related_to": [linked.id],
+            "metadata_": {"lang": "en", "tags": [1, 2]},
+            "tier": "hot",
+            "status": "disputed",
+            "expires_at": datetime(2999, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        }
+        one = await s.memories.add(memory(vectors[1], **fields))
+        (many_id,) = await s.memories.add_many([memory(vectors[1], **fields)])
+        many = await s.memories.get(many_id)
+        no_vector = await s.memories.add_many([{"content": "no vector", "memory_type": "shared"}])
+        bare = await s.memories.get(no_vector[0])
+        history = await s.memories.history(many_id)
+    server_managed = {"id", "created_at", "updated_at"}
+    assert many is not None and many.model_dump(exclude=server_managed) == one.model_dump(
+        exclude=server_managed
+    )
+    assert bare is not None and bare.embedding_model is None and bare.related_to == []
+    assert [(h.action, h.new_content, h.new_importance, h.changed_by) for h in history] == [
+        (MemoryAction.CREATED, "prefers dark mode ✓", 8, "explicit")
+    ]
+
+
+async def test_add_many_refuses_a_bad_vector_in_a_later_chunk_and_stores_nothing(
+    store: Store,
+) -> None:
+    team_id = await memory_team(store)
+    vectors = clustered(300, dim(store))
+    items = [memory(v) for v in vectors]
+    items[280] = MemoryCreate.model_validate(
+        {"content": "bad", "memory_type": "semantic", "embedding": [math.nan] * dim(store)}
+    )
+    before = (await count(store, Memory), await count(store, MemoryLog))
+    async with store.session(team_id=team_id) as s:
+        with pytest.raises(EmbeddingError, match="item 280"):
+            await s.memories.add_many(items)
+        assert await s.memories.count() == 0
+        assert len(await s.memories.add_many(items[:3])) == 3  # the session is still usable
+    assert (await count(store, Memory), await count(store, MemoryLog)) == (
+        before[0] + 3,
+        before[1] + 3,
+    )
+
+
 async def test_another_teams_memory_is_invisible_and_cannot_be_superseded(store: Store) -> None:
     mine, theirs = await memory_team(store), await memory_team(store)
     vector = clustered(1, dim(store))[0]

@@ -39,7 +39,7 @@ from skillstore.models.memory import (
 )
 from skillstore.models.memory_log import MemoryAction, MemoryLog
 from skillstore.models.tenancy import User
-from skillstore.repositories._memory_bulk import insert_rows, memory_rows, vector_matrix
+from skillstore.repositories._memory_bulk import Batch, insert_memories
 from skillstore.repositories.base import TenantRepository, coerce
 from skillstore.vector import check_query_vector, live_filters, nearest
 
@@ -216,22 +216,18 @@ class MemoryWrites(TenantRepository[Memory, MemoryRead]):
         """
         creates = [coerce(item, MemoryCreate) for item in items]
         settings = self._ctx.settings
-        vectors = vector_matrix(creates, settings.embedding_dimensions)
         for column in self.references:
             for ref in {getattr(c, column) for c in creates} - {None}:
                 await self._check_references({column: ref})
         await self._check_links({i for c in creates for i in (*c.related_to, *c.contradicts)})
-        rows, logs = memory_rows(
-            creates,
-            vectors,
+        batch = Batch(
             team_id=self.team_id,
             embedding_model=settings.embedding_model,
+            dimensions=settings.embedding_dimensions,
             now=utcnow(),
         )
         async with self._write():
-            await insert_rows(self._session, Memory, rows)
-            await insert_rows(self._session, MemoryLog, logs)
-        return [row["id"] for row in rows]
+            return await insert_memories(self._session, creates, batch)
 
     async def update(
         self,

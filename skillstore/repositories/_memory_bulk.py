@@ -1,142 +1,178 @@
 """The bulk insert path behind `MemoryRepository.add_many`.
 
-On PostgreSQL rows go in with asyncpg's binary ``COPY`` (``copy_records_to_table``): the
-vectors travel as float32 through the codec registered in ``db/engine.py``, and no SQL
-text or per-row statement is built. On SQLite one ``executemany`` of a Core INSERT.
-Rejected: ``session.add_all`` (ORM unit-of-work bookkeeping per row, ~20x slower) and
-multi-row ``INSERT … VALUES`` text (vectors formatted as text in Python).
+On PostgreSQL the memories and their ``created`` log rows go in with two binary
+``COPY`` statements whose payloads are encoded column by column (`skillstore.db.pgcopy`)
+in chunks, while the server is already storing the previous chunk: converting the
+vectors and encoding the rows overlaps with the database's own work instead of adding to
+it. The log payload is encoded during the memory ``COPY`` and sent right after it. On
+SQLite one ``executemany`` of a Core INSERT per table.
 
-Every memory is validated (its `MemoryCreate`, then the vectors all at once) before
-anything is written, and its ``created`` log row goes in the same transaction.
+Every vector is checked (dimension, NaN/inf, all zeros) before its chunk is sent; a bad
+one aborts the ``COPY`` and the savepoint around it, so the batch is all or nothing.
+
+Rejected: ``session.add_all`` (ORM unit-of-work bookkeeping per row, ~20x slower),
+asyncpg's ``copy_records_to_table`` (a codec call per value: 0.43 of a raw COPY), and
+writing the log with ``INSERT … SELECT`` from the new rows (a second pass over the data
+on the server, which is the bottleneck).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skillstore.db import pgcopy
 from skillstore.db.base import table_of
-from skillstore.db.translate import translate
+from skillstore.db.driver import driver_connection, driver_errors
 from skillstore.errors import EmbeddingError
-from skillstore.models.memory import MemoryBase, MemoryCreate
-from skillstore.models.memory_log import MemoryAction
+from skillstore.models.memory import Memory, MemoryBase, MemoryCreate
+from skillstore.models.memory_log import MemoryAction, MemoryLog
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
 _FIELDS = [name for name in MemoryBase.model_fields if name != "embedding_model"]
-_JSON_COLUMNS = {"metadata", "details"}
+CHUNK_ROWS = 250
+"""Rows encoded per COPY chunk: small enough that the server starts early, large enough
+that numpy works on whole matrices."""
 
 
-def vector_matrix(creates: Sequence[MemoryCreate], dim: int) -> npt.NDArray[np.float32] | None:
-    """All embeddings as one checked float32 matrix (``None`` when no memory has one).
+@dataclass(frozen=True)
+class Batch:
+    """What every row of one `add_many` call shares."""
+
+    team_id: uuid.UUID
+    embedding_model: str
+    dimensions: int
+    now: datetime
+
+
+def vector_matrix(
+    creates: Sequence[MemoryCreate], dim: int, *, offset: int = 0
+) -> tuple[npt.NDArray[np.float32], list[bool]]:
+    """The embeddings as one checked float32 matrix (zeros where a memory has none), and
+    which rows have one.
 
     Raises:
-        EmbeddingError: naming the first offending item (by position).
+        EmbeddingError: naming the first offending item (by position + ``offset``).
     """
     import numpy as np
 
-    if all(c.embedding is None for c in creates):
-        return None
-    matrix = np.zeros((len(creates), dim), dtype=np.float32)
+    present = [c.embedding is not None for c in creates]
     for i, create in enumerate(creates):
-        if create.embedding is None:
-            continue
-        if len(create.embedding) != dim:
+        if create.embedding is not None and len(create.embedding) != dim:
             raise EmbeddingError(
-                f"item {i}: embedding has {len(create.embedding)} dimensions but this store "
-                f"uses {dim}; embed with the configured model or change "
+                f"item {offset + i}: embedding has {len(create.embedding)} dimensions but this "
+                f"store uses {dim}; embed with the configured model or change "
                 "StoreSettings.embedding_dimensions before migrating"
             )
-        matrix[i] = create.embedding
+    zeros = [0.0] * dim
+    matrix = np.array(
+        [c.embedding if c.embedding is not None else zeros for c in creates], dtype=np.float32
+    ).reshape(len(creates), dim)
     finite = np.isfinite(matrix).all(axis=1)
-    present = np.array([c.embedding is not None for c in creates])
-    zero = present & ~np.abs(matrix).max(axis=1, initial=0.0).astype(bool)
+    zero = np.array(present, dtype=bool) & ~np.abs(matrix).max(axis=1, initial=0.0).astype(bool)
     if not finite.all() or zero.any():
         bad = int(np.flatnonzero(~finite | zero)[0])
-        raise EmbeddingError(f"item {bad}: embedding contains NaN/infinity or is all zeros")
-    return matrix
-
-
-def memory_rows(
-    creates: Sequence[MemoryCreate],
-    vectors: npt.NDArray[np.float32] | None,
-    *,
-    team_id: uuid.UUID,
-    embedding_model: str,
-    now: datetime,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Column values for every memory and for its ``created`` log row, keyed by column."""
-    memories: list[dict[str, Any]] = []
-    logs: list[dict[str, Any]] = []
-    for i, create in enumerate(creates):
-        row = {name: getattr(create, name) for name in _FIELDS}
-        row["metadata"] = row.pop("metadata_")
-        memory_id = uuid.uuid4()
-        has_vector = vectors is not None and create.embedding is not None
-        row.update(
-            id=memory_id,
-            team_id=team_id,
-            embedding=vectors[i] if has_vector and vectors is not None else None,
-            embedding_model=(create.embedding_model or embedding_model) if has_vector else None,
-            access_count=0,
-            last_accessed_at=None,
-            superseded_by=None,
-            version=1,
-            created_at=now,
-            updated_at=now,
+        raise EmbeddingError(
+            f"item {offset + bad}: embedding contains NaN/infinity or is all zeros"
         )
-        memories.append(row)
-        logs.append(
-            {
-                "id": uuid.uuid4(),
-                "memory_id": memory_id,
-                "team_id": team_id,
-                "action": MemoryAction.CREATED.value,
-                "old_content": None,
-                "new_content": create.content,
-                "old_importance": None,
-                "new_importance": create.importance,
-                "changed_by": create.source_type.value,
-                "reason": None,
-                "details": {},
-                "created_at": now,
-            }
+    return matrix, present
+
+
+def _columns(
+    creates: Sequence[MemoryCreate], ids: Sequence[uuid.UUID], present: list[bool], batch: Batch
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """Column-wise values of the memories (without the vector) and of their log rows.
+
+    Columns left out get their defaults (NULL, or the server default).
+    """
+    n = len(creates)
+    memory = {name: [getattr(c, name) for c in creates] for name in _FIELDS}
+    memory["metadata"] = memory.pop("metadata_")
+    memory.update(
+        id=list(ids),
+        team_id=[batch.team_id] * n,
+        embedding_model=[
+            (c.embedding_model or batch.embedding_model) if has else None
+            for c, has in zip(creates, present, strict=True)
+        ],
+        access_count=[0] * n,
+        version=[1] * n,
+        created_at=[batch.now] * n,
+        updated_at=[batch.now] * n,
+    )
+    log = {
+        "memory_id": memory["id"],
+        "team_id": memory["team_id"],
+        "action": [MemoryAction.CREATED.value] * n,
+        "new_content": memory["content"],
+        "new_importance": memory["importance"],
+        "changed_by": [c.source_type.value for c in creates],
+        "details": [{}] * n,
+        "created_at": memory["created_at"],
+    }
+    return memory, log
+
+
+async def insert_memories(
+    session: AsyncSession, creates: Sequence[MemoryCreate], batch: Batch
+) -> list[uuid.UUID]:
+    """Insert ``creates`` and their ``created`` log rows; the new ids, in order."""
+    ids = [uuid.uuid4() for _ in creates]
+    if session.get_bind().dialect.name == "postgresql":
+        await _copy(session, creates, ids, batch)
+        return ids
+    matrix, present = vector_matrix(creates, batch.dimensions)
+    memory, log = _columns(creates, ids, present, batch)
+    memory["embedding"] = [row if has else None for row, has in zip(matrix, present, strict=True)]
+    log["id"] = [uuid.uuid4() for _ in creates]
+    for model, values in ((Memory, memory), (MemoryLog, log)):
+        rows = [dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)]
+        await session.execute(sa.insert(table_of(model)), rows)
+    return ids
+
+
+async def _copy(
+    session: AsyncSession, creates: Sequence[MemoryCreate], ids: list[uuid.UUID], batch: Batch
+) -> None:
+    memory_table, log_table = table_of(Memory), table_of(MemoryLog)
+    log_chunks: list[bytes] = []
+
+    async def memory_payload() -> AsyncIterator[bytes]:
+        yield pgcopy.HEADER
+        for start in range(0, len(creates), CHUNK_ROWS):
+            part = creates[start : start + CHUNK_ROWS]
+            matrix, present = vector_matrix(part, batch.dimensions, offset=start)
+            memory, log = _columns(part, ids[start : start + CHUNK_ROWS], present, batch)
+            log["id"] = [uuid.uuid4() for _ in part]
+            vectors = {"embedding": pgcopy.encode_vectors(matrix, present)}
+            yield b"".join(pgcopy.copy_rows(memory_table, memory, vectors))
+            log_chunks.append(b"".join(pgcopy.copy_rows(log_table, log, {})))
+        yield pgcopy.TRAILER
+
+    async def log_payload() -> AsyncIterator[bytes]:
+        yield pgcopy.HEADER
+        for chunk in log_chunks:
+            yield chunk
+        yield pgcopy.TRAILER
+
+    raw = await driver_connection(session)
+    # The COPY statement names its columns before the first chunk is encoded: the same
+    # function on zero rows gives them, in the same order.
+    probe_memory, probe_log = _columns([], [], [], batch)
+    memory_columns = [*probe_memory, "embedding"]
+    with driver_errors("COPY memory"):
+        await raw.copy_to_table(
+            memory_table.name, source=memory_payload(), columns=memory_columns, format="binary"
         )
-    return memories, logs
-
-
-async def insert_rows(session: AsyncSession, model: type[Any], rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts keyed by column name) in bulk, on the session's transaction."""
-    if not rows:
-        return
-    table = table_of(model)
-    if session.get_bind().dialect.name != "postgresql":
-        await session.execute(sa.insert(table), rows)
-        return
-    columns = list(rows[0])
-    records = [
-        tuple(json.dumps(r[c]) if c in _JSON_COLUMNS else r[c] for c in columns) for r in rows
-    ]
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    try:
-        await driver.copy_records_to_table(table.name, records=records, columns=columns)
-    except Exception as exc:  # asyncpg's own errors: translate like any other
-        if type(exc).__module__.startswith("asyncpg"):
-            wrapped_type = (
-                sa_exc.IntegrityError
-                if "IntegrityConstraintViolation" in [t.__name__ for t in type(exc).__mro__]
-                else sa_exc.DBAPIError
-            )
-            raise translate(wrapped_type(f"COPY {table.name}", None, exc)) from exc
-        raise
+        await raw.copy_to_table(
+            log_table.name, source=log_payload(), columns=[*probe_log, "id"], format="binary"
+        )
