@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -118,22 +118,14 @@ def _encoder(column: sa.Column[Any]) -> tuple[Encoder, bool]:
     raise TypeError(f"no binary COPY encoder for {column.table.name}.{column.name} ({kind!r})")
 
 
+def _encode_value(encode: Encoder, value: Any) -> bytes:
+    return NULL if value is None else _field(encode(value))
+
+
 def encode_column(column: sa.Column[Any], values: Sequence[Any]) -> list[bytes]:
     """Every value of one column as a COPY field (length prefix included)."""
-    encode, shareable = _encoder(column)
-    out: list[bytes] = []
-    seen: dict[Any, bytes] = {}
-    for value in values:
-        if value is None:
-            out.append(NULL)
-        elif not shareable:
-            out.append(_field(encode(value)))
-        else:
-            data = seen.get(value)
-            if data is None:
-                data = seen[value] = _field(encode(value))
-            out.append(data)
-    return out
+    encode, _ = _encoder(column)
+    return [_encode_value(encode, value) for value in values]
 
 
 def encode_vectors(matrix: npt.NDArray[np.float32], present: Sequence[bool]) -> list[bytes]:
@@ -150,13 +142,62 @@ def encode_vectors(matrix: npt.NDArray[np.float32], present: Sequence[bool]) -> 
     return [data[i * width : (i + 1) * width] if present[i] else NULL for i in range(rows)]
 
 
+def random_uuids(rows: int) -> list[bytes]:
+    """``rows`` new version-4 UUIDs as COPY fields, without building UUID objects (for ids
+    nobody reads back in Python, such as log rows')."""
+    import os
+
+    import numpy as np
+
+    data = np.frombuffer(os.urandom(16 * rows), dtype=np.uint8).reshape(rows, 16).copy()
+    data[:, 6] = (data[:, 6] & 0x0F) | 0x40
+    data[:, 8] = (data[:, 8] & 0x3F) | 0x80
+    fields = np.empty((rows, 20), dtype=np.uint8)
+    fields[:, :4] = np.frombuffer(_INT32.pack(16), dtype=np.uint8)
+    fields[:, 4:] = data
+    raw = fields.tobytes()
+    return [raw[i * 20 : (i + 1) * 20] for i in range(rows)]
+
+
+class Repeat(NamedTuple):
+    """A column with the same value in every row (encoded once)."""
+
+    value: Any
+
+
 def copy_rows(
-    table: sa.Table, values: Mapping[str, Sequence[Any]], encoded: Mapping[str, list[bytes]]
-) -> Iterator[bytes]:
-    """The COPY rows (without header) for column-wise ``values``, plus columns already
-    ``encoded`` (e.g. by `encode_vectors`). Column order: ``values`` then ``encoded``."""
-    columns = [encode_column(table.c[name], column) for name, column in values.items()]
-    columns += list(encoded.values())
-    count = struct.pack(">h", len(columns))
-    for fields in zip(*columns, strict=True):
-        yield count + b"".join(fields)
+    table: sa.Table,
+    columns: Mapping[str, Sequence[Any] | Repeat],
+    *,
+    unique: Collection[str] = (),
+    encoded: Mapping[str, list[bytes]] | None = None,
+) -> tuple[list[str], list[bytes]]:
+    """The column names and COPY rows (without header) for column-wise values.
+
+    ``unique`` columns differ in every row (ids, text) and are encoded value by value.
+    The other per-row columns are encoded as a group, once per distinct combination of
+    value objects: in a batch most rows share their enums, flags, links and empty lists,
+    so most rows cost one lookup. ``encoded`` columns come ready (e.g. `encode_vectors`).
+    """
+    encoded = encoded or {}
+    repeated = {n: v.value for n, v in columns.items() if isinstance(v, Repeat)}
+    grouped = {n: v for n, v in columns.items() if not isinstance(v, Repeat) and n not in unique}
+    singles = {n: v for n, v in columns.items() if not isinstance(v, Repeat) and n in unique}
+    names = [*repeated, *grouped, *singles, *encoded]
+    head = struct.pack(">h", len(names)) + b"".join(
+        _encode_value(_encoder(table.c[n])[0], v) for n, v in repeated.items()
+    )
+    encoders = [_encoder(table.c[n])[0] for n in grouped]
+    memo: dict[tuple[int, ...], bytes] = {}
+    groups = []
+    for row in zip(*grouped.values(), strict=True):
+        key = tuple(map(id, row))
+        data = memo.get(key)
+        if data is None:
+            data = memo[key] = b"".join(map(_encode_value, encoders, row))
+        groups.append(data)
+    if not grouped:
+        groups = [b""] * len(next(iter([*singles.values(), *encoded.values()]), []))
+    rest = [encode_column(table.c[n], v) for n, v in singles.items()] + list(encoded.values())
+    rows = [head + b"".join(fields) for fields in zip(groups, *rest, strict=True)]
+    return names, rows

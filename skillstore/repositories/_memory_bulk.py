@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skillstore.db import pgcopy
+from skillstore.db.pgcopy import Repeat
 from skillstore.db.base import table_of
 from skillstore.db.driver import driver_connection, driver_errors
 from skillstore.errors import EmbeddingError
@@ -87,39 +88,56 @@ def vector_matrix(
     return matrix, present
 
 
+_EMPTY: dict[type, Any] = {list: [], dict: {}}
+
+
+def _shared_empty(values: list[Any]) -> list[Any]:
+    # One object for every empty list/dict, so that rows alike are encoded once.
+    return [_EMPTY.get(type(v), v) if not v else v for v in values]
+
+
 def _columns(
     creates: Sequence[MemoryCreate], ids: Sequence[uuid.UUID], present: list[bool], batch: Batch
-) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-    """Column-wise values of the memories (without the vector) and of their log rows.
-
-    Columns left out get their defaults (NULL, or the server default).
-    """
-    n = len(creates)
-    memory = {name: [getattr(c, name) for c in creates] for name in _FIELDS}
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Column-wise values of the memories (without the vector) and of their log rows; a
+    `Repeat` where every row has the same value. Columns left out get their defaults
+    (NULL, or the server default)."""
+    memory: dict[str, Any] = {name: [getattr(c, name) for c in creates] for name in _FIELDS}
     memory["metadata"] = memory.pop("metadata_")
+    for name in ("source_message_ids", "contradicts", "related_to", "metadata"):
+        memory[name] = _shared_empty(memory[name])
     memory.update(
         id=list(ids),
-        team_id=[batch.team_id] * n,
+        team_id=Repeat(batch.team_id),
         embedding_model=[
             (c.embedding_model or batch.embedding_model) if has else None
             for c, has in zip(creates, present, strict=True)
         ],
-        access_count=[0] * n,
-        version=[1] * n,
-        created_at=[batch.now] * n,
-        updated_at=[batch.now] * n,
+        access_count=Repeat(0),
+        version=Repeat(1),
+        created_at=Repeat(batch.now),
+        updated_at=Repeat(batch.now),
     )
     log = {
         "memory_id": memory["id"],
         "team_id": memory["team_id"],
-        "action": [MemoryAction.CREATED.value] * n,
+        "action": Repeat(MemoryAction.CREATED.value),
         "new_content": memory["content"],
         "new_importance": memory["importance"],
         "changed_by": [c.source_type.value for c in creates],
-        "details": [{}] * n,
+        "details": Repeat({}),
         "created_at": memory["created_at"],
     }
     return memory, log
+
+
+MEMORY_UNIQUE = ("id", "content")
+LOG_UNIQUE = ("id", "memory_id", "new_content")
+
+
+def _rows(values: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    lists = {k: [v.value] * n if isinstance(v, Repeat) else v for k, v in values.items()}
+    return [dict(zip(lists, row, strict=True)) for row in zip(*lists.values(), strict=True)]
 
 
 async def insert_memories(
@@ -135,8 +153,7 @@ async def insert_memories(
     memory["embedding"] = [row if has else None for row, has in zip(matrix, present, strict=True)]
     log["id"] = [uuid.uuid4() for _ in creates]
     for model, values in ((Memory, memory), (MemoryLog, log)):
-        rows = [dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)]
-        await session.execute(sa.insert(table_of(model)), rows)
+        await session.execute(sa.insert(table_of(model)), _rows(values, len(creates)))
     return ids
 
 
@@ -152,10 +169,12 @@ async def _copy(
             part = creates[start : start + CHUNK_ROWS]
             matrix, present = vector_matrix(part, batch.dimensions, offset=start)
             memory, log = _columns(part, ids[start : start + CHUNK_ROWS], present, batch)
-            log["id"] = [uuid.uuid4() for _ in part]
             vectors = {"embedding": pgcopy.encode_vectors(matrix, present)}
-            yield b"".join(pgcopy.copy_rows(memory_table, memory, vectors))
-            log_chunks.append(b"".join(pgcopy.copy_rows(log_table, log, {})))
+            _, rows = pgcopy.copy_rows(memory_table, memory, unique=MEMORY_UNIQUE, encoded=vectors)
+            yield b"".join(rows)
+            log_ids = {"id": pgcopy.random_uuids(len(part))}
+            _, rows = pgcopy.copy_rows(log_table, log, unique=LOG_UNIQUE, encoded=log_ids)
+            log_chunks.append(b"".join(rows))
         yield pgcopy.TRAILER
 
     async def log_payload() -> AsyncIterator[bytes]:
@@ -166,13 +185,16 @@ async def _copy(
 
     raw = await driver_connection(session)
     # The COPY statement names its columns before the first chunk is encoded: the same
-    # function on zero rows gives them, in the same order.
+    # layout on zero rows gives them, in the same order (it depends on the columns only).
     probe_memory, probe_log = _columns([], [], [], batch)
-    memory_columns = [*probe_memory, "embedding"]
+    memory_columns, _ = pgcopy.copy_rows(
+        memory_table, probe_memory, unique=MEMORY_UNIQUE, encoded={"embedding": []}
+    )
+    log_columns, _ = pgcopy.copy_rows(log_table, probe_log, unique=LOG_UNIQUE, encoded={"id": []})
     with driver_errors("COPY memory"):
         await raw.copy_to_table(
             memory_table.name, source=memory_payload(), columns=memory_columns, format="binary"
         )
         await raw.copy_to_table(
-            log_table.name, source=log_payload(), columns=[*probe_log, "id"], format="binary"
+            log_table.name, source=log_payload(), columns=log_columns, format="binary"
         )
