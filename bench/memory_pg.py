@@ -62,6 +62,18 @@ async def raw_connection(url: str) -> asyncpg.Connection:
     return conn
 
 
+LOG_COLUMNS = ["id", "memory_id", "team_id", "action", "new_content", "new_importance",
+               "changed_by", "details", "created_at"]  # fmt: skip
+
+
+def raw_log_records(memories: list[tuple]) -> list[tuple]:
+    """The ``created`` log row of each raw memory record (what add_many also writes)."""
+    return [
+        (uuid.uuid4(), m[0], m[1], "created", m[4], m[5], "extraction", json.dumps({}), m[15])
+        for m in memories
+    ]
+
+
 def raw_records(matrix: np.ndarray, start: int, team_id: uuid.UUID, model: str) -> list[tuple]:
     now = datetime.now(UTC)
     kinds = ["semantic", "episodic", "procedural", "agent_private", "shared", "identity",
@@ -76,8 +88,10 @@ def raw_records(matrix: np.ndarray, start: int, team_id: uuid.UUID, model: str) 
 
 async def load(
     store: Store, raw_url: str, matrix: np.ndarray
-) -> tuple[list[uuid.UUID], list[list[uuid.UUID]], float, float]:
-    """Load both databases team by team; seconds spent in add_many and in raw COPY."""
+) -> tuple[list[uuid.UUID], list[list[uuid.UUID]], float, float, float]:
+    """Load both databases team by team; seconds spent in add_many, in raw COPY of the
+    memories alone, and in raw COPY of the memories and their log rows (alternate teams
+    are loaded each way, so both raw figures come from the same run on the same data)."""
     teams = await make_teams(store)
     raw = await raw_connection(raw_url)
     raw_store = await open_store(raw_url)
@@ -89,7 +103,9 @@ async def load(
         await c.close()
     per = len(matrix) // TEAMS
     ids: list[list[uuid.UUID]] = []
-    lib_seconds = raw_seconds = 0.0
+    lib_seconds = 0.0
+    raw_seconds = {"memory": 0.0, "both": 0.0}
+    raw_rows = {"memory": 0, "both": 0}
     for t in range(TEAMS):
         rows = matrix[t * per : (t + 1) * per]
         batch = creates(rows, t * per)
@@ -98,12 +114,19 @@ async def load(
             ids.append(await s.memories.add_many(batch))
         lib_seconds += time.perf_counter() - start
         records = raw_records(rows, t * per, raw_teams[t], store.settings.embedding_model)
+        kind = "memory" if t % 2 == 0 else "both"
+        logs = raw_log_records(records)
         start = time.perf_counter()
         async with raw.transaction():
             await raw.copy_records_to_table("memory", records=records, columns=COLUMNS)
-        raw_seconds += time.perf_counter() - start
+            if kind == "both":
+                await raw.copy_records_to_table("memory_log", records=logs, columns=LOG_COLUMNS)
+        raw_seconds[kind] += time.perf_counter() - start
+        raw_rows[kind] += len(records)
     await raw.close()
-    return teams, ids, lib_seconds, raw_seconds
+    memory_rate = raw_rows["memory"] / raw_seconds["memory"]
+    both_rate = raw_rows["both"] / raw_seconds["both"]
+    return teams, ids, lib_seconds, memory_rate, both_rate
 
 
 async def main() -> None:
@@ -120,10 +143,15 @@ async def main() -> None:
         print(f"PostgreSQL + pgvector, {rows:,} memories x {DIM} dims across {TEAMS} teams, "
               f"{args.queries} queries, structured (low-rank + noise) vectors\n")  # fmt: skip
 
-        teams, ids, lib_s, raw_s = await load(store, raw_url, matrix)
+        teams, ids, lib_s, raw_memory, raw_both = await load(store, raw_url, matrix)
         report("1. add_many throughput (rows/s; both without the HNSW index, built after)",
-               rows / lib_s, rows / raw_s, "rows/s", goal=">= 0.80",
-               note="add_many also writes one memory_log row per memory")  # fmt: skip
+               rows / lib_s, raw_memory, "rows/s", goal=">= 0.80",
+               note="vs raw COPY of the memory rows alone; add_many also writes one "
+                    "memory_log row per memory")  # fmt: skip
+        report("1b. add_many vs the physical limit of a logged insert",
+               rows / lib_s, raw_both, "rows/s", goal="(not in the issue)",
+               note="vs raw COPY of the memory rows and their memory_log rows, one "
+                    "transaction per batch")  # fmt: skip
 
         conn = await raw_connection(lib_url)
         start = time.perf_counter()

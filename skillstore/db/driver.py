@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -32,6 +32,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
 from skillstore.db.translate import translate_driver_error
+
+AnySelect: TypeAlias = "sa.Select[*tuple[Any, ...]]"
+"""A SELECT of any columns."""
 
 MAX_COMPILED = 512
 """Compiled statements kept (one per shape: plan, filters used, returned columns)."""
@@ -49,7 +52,7 @@ class Shaped:
 
     shape: Hashable
     filters: CacheKey | None
-    build: Callable[[], sa.Select[Any]]
+    build: Callable[[], AnySelect]
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -57,7 +60,7 @@ class Shaped:
 class _Compiled:
     compiled: SQLCompiler
     binds: dict[str, Any]
-    results: list[Callable[[Any], Any] | None]
+    results: Sequence[Callable[[Any], Any] | None]
     slots: tuple[int | None, ...]
     """For each parameter of the compiled statement: its position among the filters'
     parameters, or None when its value comes from ``params`` (or is fixed)."""
@@ -178,7 +181,7 @@ def _prepared(shaped: Shaped, dialect: Dialect) -> tuple[_Compiled, str, list[An
     return entry, state.statement, args
 
 
-def as_shaped(stmt: sa.Select[Any]) -> Shaped:
+def as_shaped(stmt: AnySelect) -> Shaped:
     """A ready statement as a `Shaped` one (its own cache key is its shape)."""
     cache_key = stmt._generate_cache_key()
     assert cache_key is not None, "driver statements must be cacheable"
@@ -195,9 +198,7 @@ def _processed(entry: _Compiled, records: Sequence[Sequence[Any]]) -> list[tuple
     ]
 
 
-async def driver_rows(
-    session: AsyncSession, stmt: Shaped | sa.Select[Any]
-) -> list[tuple[Any, ...]]:
+async def driver_rows(session: AsyncSession, stmt: Shaped | AnySelect) -> list[tuple[Any, ...]]:
     """The rows of ``stmt``, fetched on the driver connection in one round trip."""
     stmt = stmt if isinstance(stmt, Shaped) else as_shaped(stmt)
     entry, sql, args = _prepared(stmt, session.get_bind().dialect)

@@ -29,7 +29,6 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
 from skillstore.db.types import (
-    Embedding,
     PydanticJSON,
     StrList,
     UTCDateTime,
@@ -94,8 +93,10 @@ def _encoder(column: sa.Column[Any]) -> tuple[Encoder, bool]:
     if isinstance(kind, PydanticJSON):
         adapter = kind._adapter
         return (
-            lambda v: b"\x01"
-            + json.dumps(adapter.dump_python(adapter.validate_python(v), mode="json")).encode()
+            lambda v: (
+                b"\x01"
+                + json.dumps(adapter.dump_python(adapter.validate_python(v), mode="json")).encode()
+            )
         ), False
     if isinstance(kind, TypeDecorator):  # e.g. SQLModel's AutoString: encode as its impl
         kind = kind.impl_instance

@@ -28,9 +28,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skillstore.db import pgcopy
-from skillstore.db.pgcopy import Repeat
 from skillstore.db.base import table_of
 from skillstore.db.driver import driver_connection, driver_errors
+from skillstore.db.pgcopy import Repeat
 from skillstore.errors import EmbeddingError
 from skillstore.models.memory import Memory, MemoryBase, MemoryCreate
 from skillstore.models.memory_log import MemoryAction, MemoryLog
@@ -93,7 +93,7 @@ _EMPTY: dict[type, Any] = {list: [], dict: {}}
 
 def _shared_empty(values: list[Any]) -> list[Any]:
     # One object for every empty list/dict, so that rows alike are encoded once.
-    return [_EMPTY.get(type(v), v) if not v else v for v in values]
+    return [v if v else _EMPTY.get(type(v), v) for v in values]
 
 
 def _columns(

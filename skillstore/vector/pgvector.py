@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa

@@ -16,12 +16,12 @@ loading every candidate into Python lists (an order of magnitude slower than
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skillstore.db.driver import Shaped, driver_rows
+from skillstore.db.driver import AnySelect, Shaped, driver_rows
 from skillstore.settings import StoreSettings
 from skillstore.vector import Neighbour, VectorQuery
 
@@ -62,7 +62,7 @@ class SQLiteBackend:
 
         rowid = sa.literal_column(f'"{query.table.name}".rowid', sa.Integer())
 
-        def candidates() -> sa.Select[Any]:
+        def candidates() -> AnySelect:
             blob = sa.type_coerce(query.column, sa.LargeBinary())
             # Vectors written under another dimension setting are not comparable.
             size = sa.func.length(query.column) == sa.bindparam("blob_bytes", type_=sa.Integer())
@@ -114,9 +114,11 @@ class SQLiteBackend:
         winners_stmt = Shaped(
             shape=("sqlite-rows", *query.shape()),
             filters=None,
-            build=lambda: sa.select(rowid, query.table.c.id, *query.returning)
-            .select_from(query.table)
-            .where(rowid.in_(sa.bindparam("winners", expanding=True))),
+            build=lambda: (
+                sa.select(rowid, query.table.c.id, *query.returning)
+                .select_from(query.table)
+                .where(rowid.in_(sa.bindparam("winners", expanding=True)))
+            ),
             params={"winners": winners},
         )
         rows = await driver_rows(session, winners_stmt)
