@@ -17,9 +17,13 @@ How to use it for a new table (e.g. ``document_embedding``)::
                          embedding_model=settings.embedding_model)
     hits = await nearest(session, settings, DocumentEmbedding, vector, k=10, where=where)
     # -> [Neighbour(id=UUID(...), similarity=0.93), ...] best first
+    # returning=[DocumentEmbedding.content, ...] also loads those columns of the hits in
+    # the same query (Neighbour.values), so showing them needs no second round trip.
 
 ``where`` is any list of SQLAlchemy predicates on that table; `live_filters` builds the
-usual ones (team, column equality, not expired, same embedding model). Statuses differ
+usual ones (team, column equality, not expired, same embedding model). Passed as a tuple
+that is reused (the memory repository keeps one per filter set), the predicates are keyed
+and the statement built only once. Statuses differ
 per table, so a caller adds its own status predicate. Similarity is ``1 - cosine
 distance``, in [-1, 1]. The vector is checked (dimension, NaN/inf, zero length) before any
 SQL runs.

@@ -35,6 +35,12 @@ filter throws away, so it picks HNSW for a 2%-selective tenant and loses recall)
 a fixed ``ef_search`` large enough for every filter (slow for every query); partial
 indexes per tenant (DDL per customer).
 
+Round trips: the plan is decided once per filter values (cached for
+`DECISION_TTL_SECONDS`), and one statement ranks the candidates and returns the hits'
+``returning`` columns (a Read model's), sent on the driver connection as a statement
+prepared once per shape (`skillstore.db.driver`); no savepoint for a read. A search is
+then one round trip, like the raw query it is measured against.
+
 Both queries wrap the ranking in a ``MATERIALIZED`` CTE: for the exact path so that the
 planner cannot use the HNSW index to order it, for the HNSW path because relaxed-order
 iterative scans may return rows slightly out of order and the outer query re-sorts them
