@@ -71,3 +71,17 @@ async def committed_store(backend: Backend) -> AsyncIterator[Store]:
     store = await Store.open(settings=store_settings(await backend.migrated_url()))
     yield store
     await store.close()
+
+
+@pytest.fixture
+async def hnsw_store(_shared_engine: AsyncEngine) -> AsyncIterator[Store]:
+    """Like ``store``, with the exact-scan threshold below the test data's size, so that
+    PostgreSQL answers vector searches through the HNSW index."""
+    settings = store_settings(
+        _shared_engine.url.render_as_string(hide_password=False), vector_exact_max_rows=50
+    )
+    async with _shared_engine.connect() as connection:
+        outer = await connection.begin()
+        yield Store(_shared_engine, settings, bind=connection)
+        if outer.is_active:
+            await outer.rollback()
