@@ -10,6 +10,7 @@ same code runs on SQLite (embedded, the default) and PostgreSQL + pgvector.
 """
 
 from skillstore.crypto import Cipher
+from skillstore.embedding import Embedder, HashingEmbedder, OpenAIEmbedder
 from skillstore.errors import (
     AppendOnlyError,
     BackendNotSupportedError,
@@ -40,9 +41,12 @@ __all__ = [
     "ConflictError",
     "CredentialError",
     "DatabaseError",
+    "Embedder",
     "EmbeddingError",
+    "HashingEmbedder",
     "InvalidTransitionError",
     "NotFoundError",
+    "OpenAIEmbedder",
     "SkillstoreError",
     "Store",
     "StoreSession",

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_import_does_not_pull_in_optional_backends() -> None:
     code = (
         "import sys, skillstore; "
-        "print(','.join(m for m in ('asyncpg', 'pgvector', 'numpy') if m in sys.modules))"
+        "optional = ('asyncpg', 'pgvector', 'numpy', 'httpx', 'fastapi'); "
+        "print(','.join(m for m in optional if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
