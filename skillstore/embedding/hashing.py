@@ -1,6 +1,6 @@
 """`HashingEmbedder`: a deterministic, local embedder built on feature hashing.
 
-Each word and each pair of adjacent words is hashed (BLAKE2b, so the result is the same
+Each word (but a few stop words) and each pair of adjacent words is hashed (BLAKE2b, so the result is the same
 on every machine and every run, unlike Python's salted ``hash``) to a bucket and a sign;
 the vector is the signed bucket counts, L2-normalised. Texts that share words point in
 similar directions, which is enough for a demo, tests and offline development; it knows
@@ -18,6 +18,12 @@ from collections.abc import Sequence
 from skillstore.errors import EmbeddingError
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+STOP_WORDS = frozenset(
+    "a an and are as at be by do does for from has have how i in is it its of on or s "
+    "should that the their there this to was were what when where which who why will "
+    "with you your".split()
+)
+"""Dropped before hashing: they are in nearly every text and would only add noise."""
 BIGRAM_WEIGHT = 0.5
 """Word pairs count half: they sharpen ranking without drowning the single words."""
 
@@ -57,7 +63,7 @@ class HashingEmbedder:
 
     def embed_one(self, text: str) -> list[float]:
         """The vector of one text (synchronous: no I/O is involved)."""
-        words = _WORD.findall(text.lower())
+        words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
         if not words:
             raise EmbeddingError(f"cannot embed {text[:40]!r}: it contains no words")
         vector = [0.0] * self._dimensions
