@@ -13,8 +13,8 @@ act for which team is this application's job (an auth dependency); here the acti
 comes from an ``X-User-Id`` header to keep the example short.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI must see the Annotated dependencies
+# declared inside create_app, which a string annotation would hide from it.
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
