@@ -65,9 +65,7 @@ def create_app(store: Store) -> FastAPI:
     UserId = Annotated[uuid.UUID, Header(alias="X-User-Id")]
 
     @app.post("/teams/{team_id}/agents", status_code=201)
-    async def create_agent(
-        s: Session, data: AgentConfigCreate, user_id: UserId
-    ) -> AgentConfigRead:
+    async def create_agent(s: Session, data: AgentConfigCreate, user_id: UserId) -> AgentConfigRead:
         return await s.agents.create(data, created_by=user_id)
 
     @app.get("/teams/{team_id}/agents")
@@ -83,7 +81,10 @@ def create_app(store: Store) -> FastAPI:
 
     @app.patch("/teams/{team_id}/agents/{agent_id}")
     async def update_agent(
-        s: Session, agent_id: uuid.UUID, data: AgentConfigUpdate, expected_version: int | None = None
+        s: Session,
+        agent_id: uuid.UUID,
+        data: AgentConfigUpdate,
+        expected_version: int | None = None,
     ) -> AgentConfigRead:
         return await s.agents.update(agent_id, data, expected_version=expected_version)
 
@@ -111,7 +112,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = StoreSettings()
     # The local hashing embedder keeps the example self-contained; with
     # SKILLSTORE_EMBEDDING_API_KEY set, Store.open() uses the OpenAI-compatible one instead.
-    embedder = None if settings.embedding_api_key else HashingEmbedder(settings.embedding_dimensions)
+    embedder = (
+        None if settings.embedding_api_key else HashingEmbedder(settings.embedding_dimensions)
+    )
     store = await Store.open(settings=settings, embedder=embedder)
     app.mount("/", create_app(store))
     yield

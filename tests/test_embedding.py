@@ -25,8 +25,9 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 async def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
     embedder = HashingEmbedder(64)
-    first, again = await embedder.embed(["Dana prefers email"]), await embedder.embed(
-        ["Dana prefers email"]
+    first, again = (
+        await embedder.embed(["Dana prefers email"]),
+        await embedder.embed(["Dana prefers email"]),
     )
     assert first == again
     assert len(first[0]) == 64
@@ -37,8 +38,11 @@ async def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
 async def test_hashing_embedder_puts_texts_sharing_words_closer() -> None:
     embedder = HashingEmbedder(256)
     query, near, far = await embedder.embed(
-        ["how does dana like to be contacted", "dana likes to be contacted by email",
-         "the invoice total was wrong in march"]
+        [
+            "how does dana like to be contacted",
+            "dana likes to be contacted by email",
+            "the invoice total was wrong in march",
+        ]
     )
     assert cosine(query, near) > cosine(query, far) + 0.3
 

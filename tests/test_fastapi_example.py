@@ -83,7 +83,9 @@ async def test_memory_search_over_http(client: httpx.AsyncClient, embedding_stor
     assert hits.json()[0]["memory"]["content"] == "deploys happen on Tuesdays"
     assert 0 < hits.json()[0]["similarity"] <= 1
 
-    bad = await client.post(base, json={"content": "x", "memory_type": "semantic", "importance": 11})
+    bad = await client.post(
+        base, json={"content": "x", "memory_type": "semantic", "importance": 11}
+    )
     assert bad.status_code == 422
 
 

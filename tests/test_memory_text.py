@@ -75,7 +75,10 @@ async def test_text_without_words_is_refused_and_nothing_is_stored(
     async with embedding_store.session(team_id=team.id) as s:
         with pytest.raises(EmbeddingError, match="no words"):
             await s.memories.add_many(
-                [{"content": "fine", "memory_type": "semantic"}, {"content": "...", "memory_type": "semantic"}]
+                [
+                    {"content": "fine", "memory_type": "semantic"},
+                    {"content": "...", "memory_type": "semantic"},
+                ]
             )
     assert await count_rows(embedding_store, Memory) == before
 
