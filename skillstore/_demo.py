@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from skillstore._demo_data import (
@@ -33,6 +34,7 @@ from skillstore._demo_data import (
     memories,
 )
 from skillstore.crypto import Cipher
+from skillstore.db.base import table_of
 from skillstore.embedding import HashingEmbedder
 from skillstore.errors import CredentialError
 from skillstore.models import Credential, MemoryType, ScoredMemory
@@ -191,18 +193,11 @@ def _retrieval_table(scored: list[ScoredMemory], weights: dict[str, float]) -> T
 
 
 async def _credential_table(s: StoreSession) -> Table:
-    import sqlalchemy as sa
-
     credential = await s.credentials.get_by_name("github")
     assert credential is not None
-    row = (
-        await s.execute(
-            sa.select(Credential.ciphertext, Credential.key_version).where(
-                Credential.id == credential.id  # type: ignore[arg-type]
-            )
-        )
-    ).one()
-    ciphertext, key_version = row
+    columns = table_of(Credential).c
+    stored = select(columns.ciphertext, columns.key_version).where(columns.id == credential.id)
+    ciphertext, key_version = (await s.execute(stored)).one()
     table = _table("Credential 'github': as stored vs revealed")
     table.add_column("", style="bold")
     table.add_column("value", overflow="ellipsis", no_wrap=True, max_width=62)

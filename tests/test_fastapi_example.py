@@ -1,9 +1,9 @@
 """examples/fastapi_app.py end to end over HTTP (httpx's ASGI transport), on both backends."""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI must resolve the local Annotated aliases.
 import uuid
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 import httpx
 import pytest
@@ -93,8 +93,10 @@ async def test_a_failing_endpoint_rolls_its_session_back(embedding_store: Store)
     team = await make_team(embedding_store)
     app = FastAPI()
 
+    Session = Annotated[StoreSession, Depends(embedding_store.session_dependency())]
+
     @app.post("/teams/{team_id}/boom")
-    async def boom(s: StoreSession = Depends(embedding_store.session_dependency())) -> None:
+    async def boom(s: Session) -> None:
         await s.agents.create(agent_data(), created_by=team.owner_id)
         raise RuntimeError("after the write")
 
@@ -108,9 +110,10 @@ async def test_session_dependency_reads_the_team_from_a_header(embedding_store: 
     team = await make_team(embedding_store)
     app = FastAPI()
     dependency = embedding_store.session_dependency(team_from="header", name="X-Team-Id")
+    Session = Annotated[StoreSession, Depends(dependency)]
 
     @app.get("/whoami")
-    async def whoami(s: StoreSession = Depends(dependency)) -> str:
+    async def whoami(s: Session) -> str:
         return str(s.team_id)
 
     transport = httpx.ASGITransport(app=app)

@@ -27,7 +27,7 @@ async def test_search_text_finds_memories_added_as_text(embedding_store: Store) 
             {"content": "Dana works from Lisbon", "memory_type": MemoryType.EPISODIC}
         )
         hits = await s.memories.search_text("how is Dana contacted", k=2, agent_id=agent.id)
-        assert [h.memory.id for h in hits][0] == ids[0]
+        assert hits[0].memory.id == ids[0]
         hits = await s.memories.search_text("where does Dana work from", k=1)
         assert hits[0].memory.id == single.id
     assert single.embedding_model == HashingEmbedder(TEST_DIMENSIONS).model

@@ -1,16 +1,18 @@
 """`HashingEmbedder`: a deterministic, local embedder built on feature hashing.
 
-Each word (but a few stop words) and each pair of adjacent words is hashed (BLAKE2b, so the result is the same
-on every machine and every run, unlike Python's salted ``hash``) to a bucket and a sign;
-the vector is the signed bucket counts, L2-normalised. Texts that share words point in
-similar directions, which is enough for a demo, tests and offline development; it knows
-nothing of synonyms. Rejected: character n-grams (more robust to typos, but many more
-features per text for little gain on whole-word queries) and TF-IDF (needs a corpus).
+Each word (but a few stop words) and each pair of adjacent words is hashed (BLAKE2b, so
+the result is the same on every machine and every run, unlike Python's salted ``hash``)
+to a bucket and a sign; the vector is the signed bucket counts, L2-normalised. Texts
+that share words point in similar directions, which is enough for a demo, tests and
+offline development; it knows nothing of synonyms. Rejected: character n-grams (more
+robust to typos, but many more features per text for little gain on whole-word queries)
+and TF-IDF (needs a corpus).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -19,9 +21,51 @@ from skillstore.errors import EmbeddingError
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 STOP_WORDS = frozenset(
-    "a an and are as at be by do does for from has have how i in is it its of on or s "
-    "should that the their there this to was were what when where which who why will "
-    "with you your".split()
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "s",
+        "should",
+        "that",
+        "the",
+        "their",
+        "there",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    }
 )
 """Dropped before hashing: they are in nearly every text and would only add noise."""
 BIGRAM_WEIGHT = 0.5
@@ -68,7 +112,7 @@ class HashingEmbedder:
             raise EmbeddingError(f"cannot embed {text[:40]!r}: it contains no words")
         vector = [0.0] * self._dimensions
         features = [(w, 1.0) for w in words]
-        features += [(f"{a} {b}", BIGRAM_WEIGHT) for a, b in zip(words, words[1:], strict=False)]
+        features += [(f"{a} {b}", BIGRAM_WEIGHT) for a, b in itertools.pairwise(words)]
         for feature, weight in features:
             digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
             number = int.from_bytes(digest, "little")
