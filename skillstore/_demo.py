@@ -197,7 +197,8 @@ async def _credential_table(s: StoreSession) -> Table:
     assert credential is not None
     columns = table_of(Credential).c
     stored = select(columns.ciphertext, columns.key_version).where(columns.id == credential.id)
-    ciphertext, key_version = (await s.execute(stored)).one()
+    row = (await s.execute(stored)).one()
+    ciphertext, key_version = str(row[0]), str(row[1])
     table = _table("Credential 'github': as stored vs revealed")
     table.add_column("", style="bold")
     table.add_column("value", overflow="ellipsis", no_wrap=True, max_width=62)
