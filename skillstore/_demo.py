@@ -197,8 +197,8 @@ async def _credential_table(s: StoreSession) -> Table:
     assert credential is not None
     columns = table_of(Credential).c
     stored = select(columns.ciphertext, columns.key_version).where(columns.id == credential.id)
-    row = (await s.execute(stored)).one()
-    ciphertext, key_version = str(row[0]), str(row[1])
+    row = (await s.execute(stored)).mappings().one()
+    ciphertext, key_version = str(row["ciphertext"]), str(row["key_version"])
     table = _table("Credential 'github': as stored vs revealed")
     table.add_column("", style="bold")
     table.add_column("value", overflow="ellipsis", no_wrap=True, max_width=62)
