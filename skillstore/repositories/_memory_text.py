@@ -12,11 +12,11 @@ it did not ask for.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from skillstore.embedding import embed_texts
-from skillstore.models.memory import MemoryCreate, MemoryHit, MemoryRead, MemoryType
+from skillstore.models.memory import MemoryCreate, MemoryHit, MemoryRead
 from skillstore.repositories._memory_base import MemoryWrites
 from skillstore.repositories.base import coerce
 
@@ -50,27 +50,14 @@ class MemoryText(MemoryWrites):
         creates = await self._with_vectors([coerce(item, MemoryCreate) for item in items])
         return await super().add_many(creates)
 
-    async def search_text(
-        self,
-        text: str,
-        *,
-        k: int = 10,
-        agent_id: uuid.UUID | None = None,
-        user_id: uuid.UUID | None = None,
-        memory_types: Iterable[MemoryType | str] | None = None,
-        min_similarity: float | None = None,
-    ) -> list[MemoryHit]:
+    async def search_text(self, text: str, *, k: int = 10, **filters: Any) -> list[MemoryHit]:
         """`search` with ``text`` embedded by the store's embedder.
+
+        ``filters`` are those of `search` (``agent_id``, ``user_id``, ``memory_types``,
+        ``min_similarity``).
 
         Raises:
             EmbeddingError: the store has no embedder (the message says how to add one).
         """
         (vector,) = await embed_texts(self._ctx.embedder, [text])
-        return await self.search(
-            vector,
-            k=k,
-            agent_id=agent_id,
-            user_id=user_id,
-            memory_types=memory_types,
-            min_similarity=min_similarity,
-        )
+        return await self.search(vector, k=k, **filters)
