@@ -6,7 +6,8 @@ engine built here from ``SKILLSTORE_DATABASE_URL`` or ``alembic.ini``.
 
 - SQLite: batch mode (SQLite cannot ALTER most things), foreign keys switched off while
   tables are rebuilt (a rebuild drops the old table, which would cascade), checked after,
-  and append-only triggers restored after every revision.
+  and append-only triggers restored after every revision. The whole upgrade is one
+  ``BEGIN IMMEDIATE`` transaction, so concurrent upgrades queue on the write lock.
 - PostgreSQL: a transaction-scoped advisory lock, so two replicas starting at once never
   migrate concurrently; the second waits, then finds nothing to do.
 - Backend-only indexes (HNSW, named ``hnsw_*``) live in migrations only, so the model
@@ -112,6 +113,9 @@ def run_migrations(connection: sa.Connection) -> None:
         render_item=render_item,
         on_version_apply=after_revision,
         transaction_per_migration=False,
+        # SQLite's DDL is transactional too; Alembic assumes it is not and would commit
+        # after each revision, letting a second replica slip in between two of them.
+        transactional_ddl=True,
     )
     outside_transaction = not connection.in_transaction()
     if sqlite and outside_transaction:

@@ -10,6 +10,7 @@ same code runs on SQLite (embedded, the default) and PostgreSQL + pgvector.
 """
 
 from skillstore.crypto import Cipher
+from skillstore.embedding import Embedder, HashingEmbedder, OpenAIEmbedder
 from skillstore.errors import (
     AppendOnlyError,
     BackendNotSupportedError,
@@ -19,6 +20,7 @@ from skillstore.errors import (
     DatabaseError,
     EmbeddingError,
     InvalidTransitionError,
+    MigrationError,
     NotFoundError,
     SkillstoreError,
     TenantRequiredError,
@@ -40,9 +42,13 @@ __all__ = [
     "ConflictError",
     "CredentialError",
     "DatabaseError",
+    "Embedder",
     "EmbeddingError",
+    "HashingEmbedder",
     "InvalidTransitionError",
+    "MigrationError",
     "NotFoundError",
+    "OpenAIEmbedder",
     "SkillstoreError",
     "Store",
     "StoreSession",

@@ -26,14 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skillstore.db.translate import translated
 from skillstore.db.types import Ciphertext
-from skillstore.errors import SkillstoreError
+from skillstore.errors import MigrationError
 from skillstore.settings import StoreSettings
 
 _PACKAGE = Path(__file__).resolve().parent
-
-
-class MigrationError(SkillstoreError):
-    """A migration command failed or the database is not where it should be."""
 
 
 def script_location() -> Path:

@@ -1,4 +1,4 @@
-"""The ``skillstore`` command: migrate, check, rotate keys.
+"""The ``skillstore`` command: migrate, check, rotate keys, diagnose, demo.
 
 click gives subcommands, ``--help`` and environment defaults for free. Every expected
 failure (bad URL, unreachable server, missing key, a database behind head) is a
@@ -176,6 +176,60 @@ async def db_check(url: str | None) -> None:
             click.echo(f"  {line}", err=True)
         sys.exit(1)
     click.echo("models and migrations agree")
+
+
+@main.command()
+@url_option
+def doctor(url: str | None) -> None:
+    """Check this installation; exit 1 if anything needs fixing.
+
+    One line per check, each saying ok, problem (with what to do) or info: the database
+    is reachable (dialect, server version), pgvector and its HNSW indexes (PostgreSQL) or
+    sqlite-vec (SQLite), migrations at head, the encryption key (and that it decrypts
+    what is stored), and the embedding dimension of the schema against the settings.
+
+    \b
+    Example:
+      skillstore doctor --url postgresql+asyncpg://app:pw@db/app
+    """
+    from skillstore import _doctor
+
+    settings = settings_for(url)
+    try:
+        checks = asyncio.run(_doctor.diagnose(settings))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+        return
+    colours = {"ok": "green", "problem": "red", "info": "blue"}
+    for check in checks:
+        status = click.style(f"{check.status:<8}", fg=colours[check.status])
+        click.echo(f"{status}{check.name:<12}{check.message}")
+    if any(check.status == "problem" for check in checks):
+        sys.exit(1)
+
+
+@main.command()
+@url_option
+@click.option("--query", default=None, metavar="TEXT", help="What to search the memories for.")
+@run
+async def demo(url: str | None, query: str | None) -> None:
+    """Try skillstore: fill a demo database and show a search, a retrieval and a secret.
+
+    Creates and migrates ./skillstore.db (or --url), then stores a team, a user, an agent,
+    an encrypted credential, a conversation and a few hundred memories embedded by the
+    local hashing embedder (no download, no network). Safe to re-run: it reuses what an
+    earlier run stored. Without SKILLSTORE_ENCRYPTION_KEYS it keeps a generated key in
+    skillstore-demo.key next to the database.
+
+    \b
+    Examples:
+      skillstore demo
+      skillstore demo --query "how does Dana want to be contacted?"
+      skillstore demo --url postgresql+asyncpg://app:pw@localhost/demo
+    """
+    from skillstore import _demo
+
+    await _demo.run_demo(settings_for(url), query=query)
 
 
 @main.group()

@@ -88,6 +88,10 @@ class BackendNotSupportedError(SkillstoreError):
     """The database URL names a backend skillstore does not support."""
 
 
+class MigrationError(SkillstoreError):
+    """A migration failed, or the database is not at the revision an operation needs."""
+
+
 class DatabaseError(SkillstoreError):
     """The database could not be reached or failed in a way no other error describes."""
 
@@ -101,6 +105,7 @@ __all__ = [
     "DatabaseError",
     "EmbeddingError",
     "InvalidTransitionError",
+    "MigrationError",
     "NotFoundError",
     "SkillstoreError",
     "TenantRequiredError",

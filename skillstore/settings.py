@@ -49,6 +49,8 @@ class StoreSettings(BaseSettings):
     embedding_dimensions: int = Field(default=1536, ge=1, le=16000)
     embedding_model: str = "text-embedding-3-small"
     embedding_api_key: SecretStr | None = None
+    embedding_base_url: str | None = None
+    """Root of an OpenAI-compatible embeddings API (default: OpenAI's when a key is set)."""
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     known_integrations: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_INTEGRATIONS)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -21,7 +21,8 @@ from skillstore import _migrate
 from skillstore.crypto import Cipher
 from skillstore.db.engine import create_engine
 from skillstore.db.translate import translated
-from skillstore.errors import CredentialError, DatabaseError
+from skillstore.embedding import Embedder, embedder_from_settings
+from skillstore.errors import CredentialError, DatabaseError, EmbeddingError
 from skillstore.models.audit import AuditEvent
 from skillstore.repositories.agents import AgentRepository
 from skillstore.repositories.audit import AuditRepository
@@ -189,9 +190,22 @@ class Store:
         settings: StoreSettings,
         *,
         bind: AsyncConnection | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
+        if embedder is not None:
+            if embedder.dimensions != settings.embedding_dimensions:
+                raise EmbeddingError(
+                    f"the embedder makes {embedder.dimensions}-dimensional vectors but the "
+                    f"store uses {settings.embedding_dimensions}; build the embedder with "
+                    "dimensions=settings.embedding_dimensions or change "
+                    "SKILLSTORE_EMBEDDING_DIMENSIONS before migrating"
+                )
+            # Rows record the model that embedded them and searches compare only vectors
+            # of one model, so the embedder's name must be the store's.
+            settings = settings.model_copy(update={"embedding_model": embedder.model})
         self.engine = engine
         self.settings = settings
+        self.embedder = embedder
         self.cipher = Cipher(settings.encryption_keys)
         self._sessions = async_sessionmaker(
             bind=bind if bind is not None else engine,
@@ -204,23 +218,35 @@ class Store:
         return f"Store(dialect={self.dialect!r})"
 
     @classmethod
-    async def open(cls, url: str | None = None, *, settings: StoreSettings | None = None) -> Store:
+    async def open(
+        cls,
+        url: str | None = None,
+        *,
+        settings: StoreSettings | None = None,
+        embedder: Embedder | None = None,
+    ) -> Store:
         """Open a store: ``url`` wins over ``settings.database_url``, then ``SKILLSTORE_*``.
+
+        ``embedder`` lets repositories take text where they take vectors; without one,
+        an `OpenAIEmbedder` is used when ``embedding_api_key`` or ``embedding_base_url``
+        is set. The embedder's ``model`` becomes ``settings.embedding_model``.
 
         Raises:
             BackendNotSupportedError: the URL names a backend other than SQLite/PostgreSQL.
             DatabaseError: the database cannot be reached.
+            EmbeddingError: the embedder's dimension is not ``embedding_dimensions``.
         """
         settings = settings if settings is not None else StoreSettings()
         if url is not None:
             settings = settings.model_copy(update={"database_url": url})
+        embedder = embedder if embedder is not None else embedder_from_settings(settings)
         engine = create_engine(settings)
         try:
             await ping(engine)
+            return cls(engine, settings, embedder=embedder)
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, settings)
 
     @property
     def dialect(self) -> str:
@@ -241,7 +267,9 @@ class Store:
         entries recorded as durable, such as refused webhook calls.
         """
         async with self._sessions() as session:
-            ctx = RepoContext(session, team_id, self.cipher, self.settings, self.dialect)
+            ctx = RepoContext(
+                session, team_id, self.cipher, self.settings, self.dialect, embedder=self.embedder
+            )
             try:
                 yield StoreSession(ctx)
             except BaseException:
@@ -252,6 +280,29 @@ class Store:
                 raise
             with translated():
                 await session.commit()
+
+    def session_dependency(
+        self, *, team_from: Literal["path", "header", "none"] = "path", name: str = "team_id"
+    ) -> Callable[..., AsyncIterator[StoreSession]]:
+        """A FastAPI dependency yielding one `StoreSession` per request (needs fastapi).
+
+        The session commits after the endpoint returns and rolls back if it raises.
+        ``team_from`` says where the team id is read: the path parameter ``name``
+        (``/teams/{team_id}/agents``), the header ``name`` (e.g. ``"X-Team-Id"``), or
+        ``"none"`` for a global session. Check that the caller may use that team in your
+        own dependency; the store only scopes to it.
+
+        Example::
+
+            Session = Annotated[StoreSession, Depends(store.session_dependency())]
+
+            @app.get("/teams/{team_id}/agents")
+            async def agents(s: Session) -> list[AgentConfigRead]:
+                return await s.agents.find()
+        """
+        from skillstore._fastapi import session_dependency
+
+        return session_dependency(self, team_from=team_from, name=name)
 
     async def rotate_keys(
         self, *, batch_size: int = 500, on_progress: Callable[[int, int], None] | None = None

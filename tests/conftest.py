@@ -4,7 +4,8 @@
   ``SKILLSTORE_TEST_BACKENDS=sqlite``, as ``nox -s tests`` does per backend).
 - ``store``: a `Store` on a migrated database, inside an outer transaction that is rolled
   back after the test (SQLAlchemy's "join a session into an external transaction"
-  recipe), so tests are isolated and fast.
+  recipe), so tests are isolated and fast. ``embedding_store``: the same, with the local
+  `HashingEmbedder`.
 - ``committed_store``: a `Store` on its own freshly migrated database with a real pool,
   for tests that need several connections at once (concurrency) or real commits.
 """
@@ -14,14 +15,15 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, asynccontextmanager
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skillstore.db.engine import create_engine
+from skillstore.embedding import Embedder, HashingEmbedder
 from skillstore.store import Store
-from tests.backends import Backend, postgres_server, store_settings
+from tests.backends import TEST_DIMENSIONS, Backend, postgres_server, store_settings
 
 
 @pytest.fixture(scope="session")
@@ -56,14 +58,27 @@ async def _shared_engine(backend: Backend) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-@pytest.fixture
-async def store(_shared_engine: AsyncEngine) -> AsyncIterator[Store]:
-    settings = store_settings(str(_shared_engine.url.render_as_string(hide_password=False)))
-    async with _shared_engine.connect() as connection:
+@asynccontextmanager
+async def _rolled_back(engine: AsyncEngine, embedder: Embedder | None) -> AsyncIterator[Store]:
+    settings = store_settings(str(engine.url.render_as_string(hide_password=False)))
+    async with engine.connect() as connection:
         outer = await connection.begin()
-        yield Store(_shared_engine, settings, bind=connection)
+        yield Store(engine, settings, bind=connection, embedder=embedder)
         if outer.is_active:
             await outer.rollback()
+
+
+@pytest.fixture
+async def store(_shared_engine: AsyncEngine) -> AsyncIterator[Store]:
+    async with _rolled_back(_shared_engine, None) as store:
+        yield store
+
+
+@pytest.fixture
+async def embedding_store(_shared_engine: AsyncEngine) -> AsyncIterator[Store]:
+    """Like ``store``, with the local `HashingEmbedder`: text works where vectors do."""
+    async with _rolled_back(_shared_engine, HashingEmbedder(TEST_DIMENSIONS)) as store:
+        yield store
 
 
 @pytest.fixture
@@ -71,3 +86,17 @@ async def committed_store(backend: Backend) -> AsyncIterator[Store]:
     store = await Store.open(settings=store_settings(await backend.migrated_url()))
     yield store
     await store.close()
+
+
+@pytest.fixture
+async def hnsw_store(_shared_engine: AsyncEngine) -> AsyncIterator[Store]:
+    """Like ``store``, with the exact-scan threshold below the test data's size, so that
+    PostgreSQL answers vector searches through the HNSW index."""
+    settings = store_settings(
+        _shared_engine.url.render_as_string(hide_password=False), vector_exact_max_rows=50
+    )
+    async with _shared_engine.connect() as connection:
+        outer = await connection.begin()
+        yield Store(_shared_engine, settings, bind=connection)
+        if outer.is_active:
+            await outer.rollback()

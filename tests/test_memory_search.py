@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skillstore.db.base import table_of
 from skillstore.errors import EmbeddingError, ValidationError
@@ -14,23 +12,11 @@ from skillstore.models import Memory, MemoryType
 from skillstore.store import Store
 from skillstore.vector import VectorQuery, backend_for, live_filters, nearest
 from skillstore.vector.pgvector import PgVectorBackend
-from tests.backends import store_settings
 from tests.memory_data import clustered, dim, make_agents, memory, memory_team, numpy_top_k
 
 ROWS = 600
 AGENTS = [uuid.uuid4(), uuid.uuid4()]
 TYPES = [MemoryType.SEMANTIC, MemoryType.EPISODIC]
-
-
-@pytest.fixture
-async def hnsw_store(_shared_engine: AsyncEngine) -> AsyncIterator[Store]:
-    # A threshold below the team's size, so that PostgreSQL answers through HNSW.
-    url = _shared_engine.url.render_as_string(hide_password=False)
-    settings = store_settings(url, vector_exact_max_rows=50)
-    async with _shared_engine.connect() as connection:
-        outer = await connection.begin()
-        yield Store(_shared_engine, settings, bind=connection)
-        await outer.rollback()
 
 
 async def seeded(store: Store) -> tuple[uuid.UUID, list[uuid.UUID], np.ndarray]:

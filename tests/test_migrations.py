@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from skillstore import _migrate
 from skillstore.db.base import metadata
 from skillstore.db.engine import create_engine
+from skillstore.errors import MigrationError
 from skillstore.store import Store
 from tests.backends import Backend, store_settings
 
@@ -86,7 +87,7 @@ async def test_round_trip_upgrade_check_downgrade_upgrade(backend: Backend) -> N
 async def test_check_refuses_a_database_behind_head(backend: Backend) -> None:
     store = await Store.open(settings=store_settings(await backend.empty_url()))
     try:
-        with pytest.raises(_migrate.MigrationError, match="skillstore db upgrade"):
+        with pytest.raises(MigrationError, match="skillstore db upgrade"):
             await _migrate.check(store.engine, store.settings)
     finally:
         await store.close()

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_import_does_not_pull_in_optional_backends() -> None:
     code = (
         "import sys, skillstore; "
-        "print(','.join(m for m in ('asyncpg', 'pgvector', 'numpy') if m in sys.modules))"
+        "optional = ('asyncpg', 'pgvector', 'numpy', 'httpx', 'fastapi'); "
+        "print(','.join(m for m in optional if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -100,3 +101,16 @@ def test_installed_wheel_migrates_from_an_empty_directory(wheel: Path, tmp_path:
     )
     assert where.stdout.strip().startswith(str(target))
     assert (work / "x.db").stat().st_size > 0
+
+
+def test_installed_wheel_runs_the_demo_in_an_empty_directory(wheel: Path, tmp_path: Path) -> None:
+    target, work = tmp_path / "site", tmp_path / "work"
+    work.mkdir()
+    install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target)]
+    subprocess.run([*install, str(wheel)], check=True)
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "skillstore.cli", "demo"]
+    result = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Scored retrieval" in result.stdout
+    assert {p.name for p in work.iterdir()} >= {"skillstore.db", "skillstore-demo.key"}

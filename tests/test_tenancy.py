@@ -220,3 +220,12 @@ async def test_tenant_required_without_team(store: Store) -> None:
     async with store.session() as s:
         with pytest.raises(TenantRequiredError, match="team_id"):
             Probe(s._ctx)
+
+
+async def test_database_refuses_a_malformed_or_mixed_case_email(store: Store) -> None:
+    user = await make_user(store)
+    async with store.session() as s:
+        for email in ("no-at-sign", "Mixed@Example.com"):
+            with pytest.raises(ValidationError, match=r"ck_user_email_format|out of its allowed"):
+                await s.execute(sa.update(User).where(col(User.id) == user.id).values(email=email))
+        assert (await s.users.get(user.id)) == user

@@ -40,6 +40,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), server_default=NOW, nullable=False),
         sa.Column("updated_at", UTCDateTime(), server_default=NOW, nullable=False),
         sa.Column("password_hash", sa.String(length=128), nullable=False),
+        sa.CheckConstraint(
+            "email LIKE '%_@_%' AND email = lower(email)", name=op.f("ck_user_email_format")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user")),
         sa.UniqueConstraint("email", name=op.f("uq_user_email")),
     )

@@ -24,7 +24,7 @@ import enum
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-E = TypeVar("E", bound=enum.Enum)
 
 JSON: TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 """A JSON document: JSONB on PostgreSQL, JSON text on SQLite."""
@@ -258,15 +257,6 @@ class Ciphertext(TypeDecorator[str]):
 def key_version_column(ciphertext_column: str) -> str:
     """The name of the key-version column that belongs to a ciphertext column."""
     return ciphertext_column.removesuffix("ciphertext") + "key_version"
-
-
-def parse_enum(enum_cls: type[E], value: E | str, what: str) -> E:
-    """``value`` as a member of ``enum_cls``, or a `ValidationError` listing the valid values."""
-    try:
-        return enum_cls(value)
-    except ValueError:
-        valid = ", ".join(str(m.value) for m in enum_cls)
-        raise ValidationError(f"unknown {what} {value!r}; expected one of: {valid}") from None
 
 
 def enum_type(enum_cls: type[enum.Enum], name: str) -> sa.Enum:

@@ -66,6 +66,7 @@ from skillstore.models.knowledge import (
     DocumentEmbeddingCreate,
     DocumentEmbeddingRead,
     DocumentEmbeddingUpdate,
+    DocumentHit,
     SkillEmbedding,
     SkillEmbeddingCreate,
     SkillEmbeddingRead,
@@ -73,6 +74,7 @@ from skillstore.models.knowledge import (
     SkillFileCreate,
     SkillFileRead,
     SkillFileUpdate,
+    SkillHit,
 )
 from skillstore.models.mcp_server import (
     McpServer,
@@ -207,6 +209,7 @@ __all__ = [
     "DocumentEmbeddingCreate",
     "DocumentEmbeddingRead",
     "DocumentEmbeddingUpdate",
+    "DocumentHit",
     "Escalation",
     "EscalationCreate",
     "EscalationRead",
@@ -266,6 +269,7 @@ __all__ = [
     "SkillFileCreate",
     "SkillFileRead",
     "SkillFileUpdate",
+    "SkillHit",
     "SkillReference",
     "Task",
     "TaskArtifact",

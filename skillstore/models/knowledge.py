@@ -170,3 +170,16 @@ class SkillEmbeddingRead(SkillEmbeddingBase):
     team_id: uuid.UUID
     skill_file_id: uuid.UUID
     created_at: datetime
+
+
+# A document search result: the chunk and its cosine similarity.
+class DocumentHit(Schema):
+    chunk: DocumentEmbeddingRead
+    similarity: float
+
+
+# A skill search result: the chunk, the file it belongs to, and its cosine similarity.
+class SkillHit(Schema):
+    chunk: SkillEmbeddingRead
+    skill_file: SkillFileRead
+    similarity: float

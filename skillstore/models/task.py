@@ -1,10 +1,11 @@
 """Tasks an agent works on, their escalations to people, and the artifacts they produce.
 
-A task's status moves only through `TASK_TRANSITIONS` (see `check_transition`), never by
-a plain update: `TaskUpdate` refuses ``status`` and points at ``tasks.transition``, so
-no caller can jump a cancelled task back to work by patching a field. A free-form
-status string (seed 004 had an enum, other peers strings) was rejected for the same
-reason. ``completed_at`` is server-managed: set when a task reaches a final state.
+A task's status moves only through `TASK_TRANSITIONS` (checked by
+`skillstore.db.states.check_transition`), never by a plain update: `TaskUpdate` refuses
+``status`` and points at ``tasks.transition``, so no caller can jump a cancelled task
+back to work by patching a field. A free-form status string (seed 004 had an enum, other
+peers strings) was rejected for the same reason. ``completed_at`` is server-managed: set
+when a task reaches a final state.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pydantic import model_validator
 from sqlmodel import Field
 
 from skillstore.db.base import IdMixin, Schema, TeamScopedMixin, TimestampMixin, VersionMixin
-from skillstore.db.types import JSON, UTCDateTime, enum_type, parse_enum
-from skillstore.errors import InvalidTransitionError
+from skillstore.db.states import parse_enum
+from skillstore.db.types import JSON, UTCDateTime, enum_type
 
 
 class TaskStatus(enum.StrEnum):
@@ -59,17 +60,6 @@ INITIAL = frozenset({TaskStatus.PENDING, TaskStatus.IN_PROGRESS})
 def parse_status(value: TaskStatus | str) -> TaskStatus:
     """``value`` as a `TaskStatus`, or a `ValidationError` listing the valid statuses."""
     return parse_enum(TaskStatus, value, "task status")
-
-
-def check_transition(current: TaskStatus, new: TaskStatus) -> None:
-    """Raise `InvalidTransitionError` unless a task may move from ``current`` to ``new``."""
-    allowed = TASK_TRANSITIONS[current]
-    if new not in allowed:
-        options = ", ".join(sorted(s.value for s in allowed)) or "none (it is final)"
-        raise InvalidTransitionError(
-            f"a task cannot move from {current.value} to {new.value}; "
-            f"from {current.value} it may move to: {options}"
-        )
 
 
 # Fields a caller may set on a task (status only at creation; then through transitions).

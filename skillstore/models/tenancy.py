@@ -66,6 +66,10 @@ class UserBase(Schema):
 
 # The table: adds the password hash, never exposed.
 class User(TimestampMixin, UserBase, IdMixin, table=True):
+    __table_args__ = (
+        sa.CheckConstraint("email LIKE '%_@_%' AND email = lower(email)", name="email_format"),
+    )
+
     email: str = Field(max_length=320, unique=True)
     password_hash: str = Field(repr=False, max_length=128)
 

@@ -38,6 +38,8 @@ from skillstore.settings import StoreSettings
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from skillstore.embedding import Embedder
+
 TableT = TypeVar("TableT", bound=IdMixin)
 ReadT = TypeVar("ReadT", bound=SQLModel)
 ModelT = TypeVar("ModelT", bound=SQLModel)
@@ -55,6 +57,8 @@ class RepoContext:
     durable: list[tuple[sa.Table, dict[str, Any]]] = dataclasses.field(default_factory=list)
     """Rows that must outlive a rollback of this unit of work (audit of refused requests);
     the session writes them again in a fresh transaction if it rolls back."""
+    embedder: Embedder | None = None
+    """Turns text into vectors where a caller gives text instead of an embedding."""
 
 
 def coerce(data: ModelT | Mapping[str, Any], model: type[ModelT]) -> ModelT:

@@ -15,9 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from skillstore.db.states import check_transition, parse_enum
 from skillstore.db.translate import translated
 from skillstore.db.types import utcnow
-from skillstore.errors import InvalidTransitionError, ValidationError
+from skillstore.errors import ValidationError
 from skillstore.models.agent import AgentConfig
 from skillstore.models.execution import (
     ALLOWED_TRANSITIONS,
@@ -33,17 +34,6 @@ from skillstore.models.execution import (
 from skillstore.models.workflow import Workflow
 from skillstore.repositories.base import TenantRepository
 from skillstore.repositories.keyset import encode_cursor, older_than
-
-
-def parse_status(status: ExecutionStatus | str) -> ExecutionStatus:
-    """``status`` as an `ExecutionStatus`, or a `ValidationError` listing the valid ones."""
-    try:
-        return ExecutionStatus(status)
-    except ValueError:
-        valid = ", ".join(s.value for s in ExecutionStatus)
-        raise ValidationError(
-            f"unknown execution status {status!r}; expected one of: {valid}"
-        ) from None
 
 
 class ExecutionRepository(TenantRepository[Execution, ExecutionRead]):
@@ -71,16 +61,9 @@ class ExecutionRepository(TenantRepository[Execution, ExecutionRead]):
             InvalidTransitionError: the state machine does not allow the move.
             ConcurrentUpdateError: another worker moved or changed it first.
         """
-        target = parse_status(status)
+        target = parse_enum(ExecutionStatus, status, "execution status")
         row = await self._get_row(id)
-        current = row.status
-        allowed = ALLOWED_TRANSITIONS[current]
-        if target not in allowed:
-            options = ", ".join(sorted(s.value for s in allowed)) or "none: it is final"
-            raise InvalidTransitionError(
-                f"execution {id} cannot move from {current.value} to {target.value}; "
-                f"allowed from {current.value}: {options}"
-            )
+        check_transition(f"execution {id}", ALLOWED_TRANSITIONS, row.status, target)
         now = utcnow()
         values: dict[str, Any] = {"status": target}
         if target is ExecutionStatus.RUNNING and row.started_at is None:

@@ -7,8 +7,9 @@ document's chunks or a skill file's embeddings is delete-then-insert in one save
 re-chunking changes the number of chunks, which an upsert per chunk would leave stale.
 Changing a skill file's content drops its embeddings, which described the old content.
 
-Similarity search over these embeddings is the shared vector adapter's job (the same
-one memories use), not this module's.
+Search goes through the same vector adapter as memory search (`skillstore.vector.nearest`):
+the same planner, the same exactness on SQLite and for small tenant sets on PostgreSQL, and
+the same ``k`` / ``min_similarity`` semantics.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col
 
 from skillstore.db.translate import translated
@@ -29,6 +31,7 @@ from skillstore.models.knowledge import (
     DocumentEmbeddingCreate,
     DocumentEmbeddingRead,
     DocumentEmbeddingUpdate,
+    DocumentHit,
     SkillEmbedding,
     SkillEmbeddingCreate,
     SkillEmbeddingRead,
@@ -37,10 +40,18 @@ from skillstore.models.knowledge import (
     SkillFileCreate,
     SkillFileRead,
     SkillFileUpdate,
+    SkillHit,
 )
 from skillstore.repositories.base import ReadT, TableT, TenantRepository, coerce
+from skillstore.vector import live_filters, nearest
 
 _Stmt = TypeVar("_Stmt", sa.Select[Any], sa.Delete)
+EmbeddedT = TypeVar("EmbeddedT", DocumentEmbedding, SkillEmbedding)
+
+
+def _many(values: Any) -> list[Any]:
+    """One filter value or several, as a list."""
+    return [values] if isinstance(values, str | uuid.UUID) else list(values)
 
 
 class _Embedded(TenantRepository[TableT, ReadT]):
@@ -59,6 +70,29 @@ class _Embedded(TenantRepository[TableT, ReadT]):
         async with self._write():
             self._session.add_all(rows)
             await self._session.flush()
+
+    async def _nearest_rows(
+        self,
+        model: type[EmbeddedT],
+        embedding: Any,
+        *,
+        k: int,
+        equals: Mapping[str, Any],
+        min_similarity: float | None,
+    ) -> list[tuple[EmbeddedT, float]]:
+        """The ``k`` rows of ``model`` in this team nearest to ``embedding``, best first."""
+        where = live_filters(model, team_id=self.team_id, equals=equals)
+        found = await nearest(self._session, self._ctx.settings, model, embedding, k=k, where=where)
+        if min_similarity is not None:
+            found = [n for n in found if n.similarity >= min_similarity]
+        stmt = (
+            sa.select(model)
+            .options(defer(model.embedding))  # type: ignore[arg-type]  # typed as the value
+            .where(col(model.id).in_([n.id for n in found]))
+        )
+        with translated():
+            rows = {r.id: r for r in (await self._session.execute(stmt)).scalars()}
+        return [(rows[n.id], n.similarity) for n in found if n.id in rows]
 
 
 class DocumentRepository(_Embedded[DocumentEmbedding, DocumentEmbeddingRead]):
@@ -108,6 +142,25 @@ class DocumentRepository(_Embedded[DocumentEmbedding, DocumentEmbeddingRead]):
         with translated():
             rows = (await self._session.execute(stmt)).scalars().all()
         return [self._to_read(r) for r in rows]
+
+    async def search(
+        self,
+        embedding: Any,
+        *,
+        k: int = 10,
+        document_ids: str | Sequence[str] | None = None,
+        min_similarity: float | None = None,
+    ) -> list[DocumentHit]:
+        """The ``k`` chunks most similar to ``embedding``, best first (as memory search).
+
+        ``document_ids`` limits the search to those documents; similarity is
+        ``1 - cosine distance`` and ``min_similarity`` drops weaker hits.
+        """
+        equals = {} if document_ids is None else {"document_id": _many(document_ids)}
+        found = await self._nearest_rows(
+            DocumentEmbedding, embedding, k=k, equals=equals, min_similarity=min_similarity
+        )
+        return [DocumentHit(chunk=self._to_read(r), similarity=s) for r, s in found]
 
     @staticmethod
     def _for_document(document_id: str, chunk: Any) -> DocumentEmbeddingCreate:
@@ -163,6 +216,32 @@ class SkillFileRepository(_Embedded[SkillFile, SkillFileRead]):
             )
             await self._insert_all(rows)
         return [SkillEmbeddingRead.model_validate(r) for r in rows]
+
+    async def search(
+        self,
+        embedding: Any,
+        *,
+        k: int = 10,
+        skill_file_ids: uuid.UUID | Sequence[uuid.UUID] | None = None,
+        min_similarity: float | None = None,
+    ) -> list[SkillHit]:
+        """The ``k`` skill chunks most similar to ``embedding``, best first, with their files.
+
+        ``skill_file_ids`` limits the search to those files; otherwise as memory search.
+        """
+        equals = {} if skill_file_ids is None else {"skill_file_id": _many(skill_file_ids)}
+        found = await self._nearest_rows(
+            SkillEmbedding, embedding, k=k, equals=equals, min_similarity=min_similarity
+        )
+        files = {f.id: f for f in await self.find(id=list({r.skill_file_id for r, _ in found}))}
+        return [
+            SkillHit(
+                chunk=SkillEmbeddingRead.model_validate(r),
+                skill_file=files[r.skill_file_id],
+                similarity=s,
+            )
+            for r, s in found
+        ]
 
     async def embeddings(self, skill_file_id: uuid.UUID) -> list[SkillEmbeddingRead]:
         """The file's embedded chunks in order."""

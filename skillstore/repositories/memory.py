@@ -1,5 +1,6 @@
 """`MemoryRepository`: long-term memory with versioning, history, tags, expiry and scored
-retrieval, on top of the logged writes and search of `MemoryWrites`.
+retrieval, on top of the logged writes and search of `MemoryWrites` and the text
+operations of `MemoryText`.
 
 Versioning is by supersession: a new row, the old one ``superseded`` pointing at it, both
 logged in one transaction. Tags are plain rows (``memory_tag``), normalised to lower
@@ -40,7 +41,8 @@ from skillstore.models.memory_log import (
 )
 from skillstore.models.retrieval import RetrievalWeights
 from skillstore.repositories import retrieval
-from skillstore.repositories._memory_base import WITHOUT_VECTOR, MemoryWrites, Note
+from skillstore.repositories._memory_base import WITHOUT_VECTOR, Note
+from skillstore.repositories._memory_text import MemoryText
 from skillstore.repositories.base import coerce
 from skillstore.vector import nearest
 
@@ -51,7 +53,7 @@ PINNED_LIMIT = 100
 """At most this many pinned memories are considered per retrieval (most important first)."""
 
 
-class MemoryRepository(MemoryWrites):
+class MemoryRepository(MemoryText):
     """A team's memories (tenant-scoped). Returns `MemoryRead`, never the vector."""
 
     async def supersede(
@@ -63,7 +65,7 @@ class MemoryRepository(MemoryWrites):
             NotFoundError: no such memory in this team.
             InvalidTransitionError: it is already superseded or archived.
         """
-        replacement = coerce(data, MemoryCreate)
+        (replacement,) = await self._with_vectors([coerce(data, MemoryCreate)])
         old = await self._get_row(id)
         if old.status not in SEARCHABLE_STATUSES:
             raise InvalidTransitionError(

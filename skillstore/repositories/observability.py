@@ -21,8 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col
 
+from skillstore.db.states import parse_enum
 from skillstore.db.translate import translated
-from skillstore.db.types import parse_enum
 from skillstore.models.agent import AgentConfig
 from skillstore.models.observability import (
     AgentLog,

@@ -12,12 +12,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from skillstore.db.states import check_transition
 from skillstore.db.types import utcnow
 from skillstore.errors import ConcurrentUpdateError, InvalidTransitionError, ValidationError
 from skillstore.models.agent import AgentConfig
 from skillstore.models.client import Client
 from skillstore.models.task import (
     FINISHED,
+    TASK_TRANSITIONS,
     Escalation,
     EscalationBase,
     EscalationCreate,
@@ -34,7 +36,6 @@ from skillstore.models.task import (
     TaskRead,
     TaskStatus,
     TaskUpdate,
-    check_transition,
     parse_status,
 )
 from skillstore.models.tenancy import User
@@ -78,7 +79,7 @@ class TaskRepository(TenantRepository[Task, TaskRead]):
                 f"task {id} is at version {row.version}, not {expected_version}; "
                 "re-read it and decide again"
             )
-        check_transition(row.status, new)
+        check_transition(f"task {id}", TASK_TRANSITIONS, row.status, new)
         values: dict[str, Any] = {
             "status": new,
             "completed_at": utcnow() if new in FINISHED else None,

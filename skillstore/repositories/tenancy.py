@@ -11,8 +11,8 @@ import bcrypt
 import sqlalchemy as sa
 from sqlmodel import SQLModel, col
 
+from skillstore.db.states import parse_enum
 from skillstore.db.translate import translated
-from skillstore.db.types import parse_enum
 from skillstore.errors import NotFoundError, ValidationError
 from skillstore.models.audit import AuditEvent
 from skillstore.models.tenancy import (
