@@ -106,6 +106,24 @@ async def latencies(call: Callable[[Any], Awaitable[Any]], inputs: list[Any]) ->
     return out
 
 
+async def paired_latencies(
+    ours: Callable[[Any], Awaitable[Any]],
+    limit: Callable[[Any], Awaitable[Any]],
+    inputs: list[Any],
+) -> tuple[list[float], list[float]]:
+    """Seconds per call of both, alternating call by call (after one warm-up each), so
+    that a change in the machine's load during the run affects both sides alike."""
+    await ours(inputs[0])
+    await limit(inputs[0])
+    a, b = [], []
+    for i, item in enumerate(inputs):
+        for call, out in ((ours, a), (limit, b)) if i % 2 == 0 else ((limit, b), (ours, a)):
+            start = time.perf_counter()
+            await call(item)
+            out.append(time.perf_counter() - start)
+    return a, b
+
+
 def p50_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import sqlalchemy as sa
 
 from skillstore.db.base import table_of
 from skillstore.errors import EmbeddingError, ValidationError
-from skillstore.models import Memory, MemoryType
+from skillstore.models import Memory, MemoryRead, MemoryTier, MemoryType
 from skillstore.store import Store
 from skillstore.vector import VectorQuery, backend_for, live_filters, nearest
 from skillstore.vector.pgvector import PgVectorBackend
@@ -114,6 +115,37 @@ async def test_min_similarity_and_k_limit_hits(store: Store) -> None:
             await s.memories.search(q, memory_types=["dream"])
         with pytest.raises(EmbeddingError, match="dimensions"):
             await s.memories.search([1.0, 2.0])
+
+
+async def test_search_hits_carry_the_same_memory_as_get(store: Store) -> None:
+    team_id = await memory_team(store)
+    (agent_id,) = await make_agents(store, team_id)
+    v = clustered(2, dim(store))
+    async with store.session(team_id=team_id) as s:
+        other = await s.memories.add(memory(v[1]))
+        added = await s.memories.add(
+            memory(
+                v[0],
+                subject="theme",
+                agent_id=agent_id,
+                importance=9,
+                confidence=0.5,
+                is_pinned=True,
+                source_type="explicit",
+                related_to=[other.id],
+                source_message_ids=[uuid.uuid4()],
+                metadata_={"lang": "en", "n": [1, 2]},
+                tier="hot",
+                status="disputed",
+                expires_at=datetime(2999, 1, 1, 12, 30, 15, 250000, tzinfo=UTC),
+            )
+        )
+        (hit,) = await s.memories.search(v[0], k=1, agent_id=agent_id)
+        got = await s.memories.get(added.id)
+    assert got is not None and hit.memory == got and hit.memory.model_dump() == got.model_dump()
+    assert isinstance(hit.memory, MemoryRead) and hit.memory.tier is MemoryTier.HOT
+    assert hit.memory.memory_type is MemoryType.SEMANTIC and hit.memory.is_pinned is True
+    assert hit.memory.created_at.tzinfo is not None and hit.memory.related_to == [other.id]
 
 
 async def test_search_only_compares_vectors_of_the_same_model(store: Store) -> None:

@@ -189,13 +189,17 @@ def as_shaped(stmt: AnySelect) -> Shaped:
 
 
 def _processed(entry: _Compiled, records: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-    processors = entry.results
-    if not any(processors):
+    processors = [(i, p) for i, p in enumerate(entry.results) if p is not None]
+    if not processors:
         return [tuple(r) for r in records]
-    return [
-        tuple(v if p is None or v is None else p(v) for p, v in zip(processors, r, strict=True))
-        for r in records
-    ]
+    rows = []
+    for record in records:
+        row = list(record)
+        for i, process in processors:
+            if row[i] is not None:
+                row[i] = process(row[i])
+        rows.append(tuple(row))
+    return rows
 
 
 async def driver_rows(session: AsyncSession, stmt: Shaped | AnySelect) -> list[tuple[Any, ...]]:

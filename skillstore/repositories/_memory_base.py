@@ -325,9 +325,11 @@ class MemoryWrites(TenantRepository[Memory, MemoryRead]):
             where=where,
             returning=_READ_COLUMNS,
         )
+        # The values are columns of our own rows, already converted by their column types:
+        # validating them again cost a quarter of a tenant-scoped search.
         return [
-            MemoryHit(
-                memory=MemoryRead.model_validate(dict(zip(_READ_FIELDS, n.values, strict=True))),
+            MemoryHit.model_construct(
+                memory=MemoryRead.model_construct(**dict(zip(_READ_FIELDS, n.values, strict=True))),
                 similarity=n.similarity,
             )
             for n in found

@@ -98,7 +98,7 @@ class VectorQuery:
 
     def shape(self, *parts: Any) -> tuple[Any, ...]:
         """What, besides the filters, decides the SQL text of a search statement."""
-        returning = tuple(getattr(c, "key", str(c)) for c in self.returning)
+        returning = tuple(c.key if hasattr(c, "key") else str(c) for c in self.returning)
         return (self.table.name, self.column.key, self.dimensions, returning, *parts)
 
 
@@ -239,7 +239,7 @@ async def nearest(
         k=k,
         where=full,
         dimensions=settings.embedding_dimensions,
-        returning=tuple(returning),
+        returning=returning if isinstance(returning, tuple) else tuple(returning),
         filters=filters,
         filter_values=values,
     )

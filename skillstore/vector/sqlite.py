@@ -102,7 +102,7 @@ class SQLiteBackend:
             ids = np.fromiter((row[0] for row in chunk), dtype=np.int64, count=len(chunk))
             matrix = np.frombuffer(b"".join([row[1] for row in chunk]), dtype="<f4")
             matrix = matrix.reshape(len(chunk), query.dimensions)
-            norms = np.linalg.norm(matrix, axis=1)
+            norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
             with np.errstate(divide="ignore", invalid="ignore"):
                 sims = (matrix @ unit) / norms
             sims = np.nan_to_num(sims, nan=-2.0).astype(np.float32)
