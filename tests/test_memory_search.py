@@ -148,6 +148,21 @@ async def test_search_hits_carry_the_same_memory_as_get(store: Store) -> None:
     assert hit.memory.created_at.tzinfo is not None and hit.memory.related_to == [other.id]
 
 
+async def test_statements_reused_across_filters_bind_each_calls_values(store: Store) -> None:
+    teams = [await memory_team(store), await memory_team(store)]
+    v = clustered(4, dim(store))
+    ids = []
+    for i, team_id in enumerate(teams):
+        async with store.session(team_id=team_id) as s:
+            ids.append(await s.memories.add_many([memory(v[2 * i]), memory(v[2 * i + 1])]))
+    for _ in range(2):  # the second round runs on the statements the first one compiled
+        for i, team_id in enumerate(teams):
+            async with store.session(team_id=team_id) as s:
+                found = {h.memory.id for h in await s.memories.search(v[0], k=10)}
+                typed = await s.memories.search(v[0], k=10, memory_types=["episodic"])
+            assert found == set(ids[i]) and typed == []
+
+
 async def test_search_only_compares_vectors_of_the_same_model(store: Store) -> None:
     team_id = await memory_team(store)
     v = clustered(2, dim(store))
