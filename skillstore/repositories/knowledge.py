@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col
 
+from skillstore.db.base import table_of
 from skillstore.db.translate import translated
 from skillstore.db.types import as_vector
 from skillstore.errors import ValidationError
@@ -46,7 +46,7 @@ from skillstore.repositories.base import ReadT, TableT, TenantRepository, coerce
 from skillstore.vector import live_filters, nearest
 
 _Stmt = TypeVar("_Stmt", sa.Select[Any], sa.Delete)
-EmbeddedT = TypeVar("EmbeddedT", DocumentEmbedding, SkillEmbedding)
+ChunkT = TypeVar("ChunkT", DocumentEmbeddingRead, SkillEmbeddingRead)
 
 
 def _many(values: Any) -> list[Any]:
@@ -73,26 +73,32 @@ class _Embedded(TenantRepository[TableT, ReadT]):
 
     async def _nearest_rows(
         self,
-        model: type[EmbeddedT],
+        model: type[SQLModel],
+        read: type[ChunkT],
         embedding: Any,
         *,
         k: int,
         equals: Mapping[str, Any],
         min_similarity: float | None,
-    ) -> list[tuple[EmbeddedT, float]]:
-        """The ``k`` rows of ``model`` in this team nearest to ``embedding``, best first."""
-        where = live_filters(model, team_id=self.team_id, equals=equals)
-        found = await nearest(self._session, self._ctx.settings, model, embedding, k=k, where=where)
-        if min_similarity is not None:
-            found = [n for n in found if n.similarity >= min_similarity]
-        stmt = (
-            sa.select(model)
-            .options(defer(model.embedding))  # type: ignore[arg-type]  # typed as the value
-            .where(col(model.id).in_([n.id for n in found]))
+    ) -> list[tuple[ChunkT, float]]:
+        """The ``k`` chunks of ``model`` in this team nearest to ``embedding``, best first,
+        as ``read`` models loaded by the search statement itself (one round trip)."""
+        table = table_of(model)
+        fields = list(read.model_fields)
+        found = await nearest(
+            self._session,
+            self._ctx.settings,
+            model,
+            embedding,
+            k=k,
+            where=live_filters(model, team_id=self.team_id, equals=equals),
+            returning=[table.c[f] for f in fields],
         )
-        with translated():
-            rows = {r.id: r for r in (await self._session.execute(stmt)).scalars()}
-        return [(rows[n.id], n.similarity) for n in found if n.id in rows]
+        return [
+            (read.model_validate(dict(zip(fields, n.values, strict=True))), n.similarity)
+            for n in found
+            if min_similarity is None or n.similarity >= min_similarity
+        ]
 
 
 class DocumentRepository(_Embedded[DocumentEmbedding, DocumentEmbeddingRead]):
@@ -158,9 +164,14 @@ class DocumentRepository(_Embedded[DocumentEmbedding, DocumentEmbeddingRead]):
         """
         equals = {} if document_ids is None else {"document_id": _many(document_ids)}
         found = await self._nearest_rows(
-            DocumentEmbedding, embedding, k=k, equals=equals, min_similarity=min_similarity
+            DocumentEmbedding,
+            DocumentEmbeddingRead,
+            embedding,
+            k=k,
+            equals=equals,
+            min_similarity=min_similarity,
         )
-        return [DocumentHit(chunk=self._to_read(r), similarity=s) for r, s in found]
+        return [DocumentHit(chunk=chunk, similarity=s) for chunk, s in found]
 
     @staticmethod
     def _for_document(document_id: str, chunk: Any) -> DocumentEmbeddingCreate:
@@ -231,16 +242,17 @@ class SkillFileRepository(_Embedded[SkillFile, SkillFileRead]):
         """
         equals = {} if skill_file_ids is None else {"skill_file_id": _many(skill_file_ids)}
         found = await self._nearest_rows(
-            SkillEmbedding, embedding, k=k, equals=equals, min_similarity=min_similarity
+            SkillEmbedding,
+            SkillEmbeddingRead,
+            embedding,
+            k=k,
+            equals=equals,
+            min_similarity=min_similarity,
         )
-        files = {f.id: f for f in await self.find(id=list({r.skill_file_id for r, _ in found}))}
+        files = {f.id: f for f in await self.find(id=list({c.skill_file_id for c, _ in found}))}
         return [
-            SkillHit(
-                chunk=SkillEmbeddingRead.model_validate(r),
-                skill_file=files[r.skill_file_id],
-                similarity=s,
-            )
-            for r, s in found
+            SkillHit(chunk=chunk, skill_file=files[chunk.skill_file_id], similarity=s)
+            for chunk, s in found
         ]
 
     async def embeddings(self, skill_file_id: uuid.UUID) -> list[SkillEmbeddingRead]:
