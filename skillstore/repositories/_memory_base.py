@@ -1,11 +1,10 @@
-"""The core of `MemoryRepository`: logged writes, bulk insert and vector search.
+"""The core of `MemoryRepository`: logged writes and bulk insert.
 
 Every change goes through `_change` or `_add_row`, which write the ``memory_log`` row in
 the same SAVEPOINT as the change itself: a log can neither miss a change nor record one
-that was rolled back. Searching is `skillstore.vector.nearest` (shared with documents
-and skill files) plus the memory rules: only the team's rows, live statuses, not expired,
-same embedding model. Versioning, tags, expiry and scored retrieval are in
-`skillstore.repositories.memory`, which builds on this class.
+that was rolled back. Search is `MemorySearch` (``_memory_search``), which this class
+builds on; versioning, tags, expiry and scored retrieval are in
+`skillstore.repositories.memory`, which builds on this one.
 """
 
 from __future__ import annotations
@@ -19,40 +18,29 @@ import sqlalchemy as sa
 from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col
 
-from skillstore.db.base import table_of
 from skillstore.db.translate import translated
 from skillstore.db.types import utcnow
-from skillstore.errors import InvalidTransitionError, NotFoundError, ValidationError
+from skillstore.errors import InvalidTransitionError, NotFoundError
 from skillstore.models.agent import AgentConfig
 from skillstore.models.conversation import Conversation
 from skillstore.models.memory import (
-    SEARCHABLE_STATUSES,
     Memory,
     MemoryBase,
     MemoryCreate,
-    MemoryHit,
     MemoryRead,
     MemoryStatus,
     MemoryTier,
-    MemoryType,
     MemoryUpdate,
 )
 from skillstore.models.memory_log import MemoryAction, MemoryLog
 from skillstore.models.tenancy import User
 from skillstore.repositories._memory_bulk import Batch, insert_memories
-from skillstore.repositories.base import TenantRepository, coerce
-from skillstore.vector import check_query_vector, live_filters, nearest
+from skillstore.repositories._memory_search import MemorySearch
+from skillstore.repositories.base import coerce
+from skillstore.vector import check_query_vector
 
 WITHOUT_VECTOR = defer(Memory.embedding)  # type: ignore[arg-type]  # typed as the value
 """Load option: leave the vector out (it is never part of a `MemoryRead`)."""
-
-_READ_FIELDS = tuple(MemoryRead.model_fields)
-_READ_COLUMNS = tuple(
-    table_of(Memory).c["metadata" if name == "metadata_" else name] for name in _READ_FIELDS
-)
-"""The columns of a `MemoryRead`, loaded by the search query itself."""
-
-_LIVE: dict[tuple[Any, ...], tuple[sa.ColumnElement[bool], ...]] = {}
 
 _TIER_RANK = {MemoryTier.HOT: 0, MemoryTier.WARM: 1, MemoryTier.COLD: 2}
 
@@ -67,17 +55,6 @@ class Note:
     new_content: str | None = None
 
 
-def parse_types(memory_types: Iterable[MemoryType | str] | None) -> list[MemoryType] | None:
-    """Memory types as `MemoryType`, or a `ValidationError` listing the valid ones."""
-    if memory_types is None:
-        return None
-    try:
-        return [MemoryType(t) for t in memory_types]
-    except ValueError as exc:
-        valid = ", ".join(t.value for t in MemoryType)
-        raise ValidationError(f"unknown memory type ({exc}); expected one of: {valid}") from None
-
-
 def _action(old_tier: MemoryTier, values: dict[str, Any]) -> MemoryAction:
     changed = set(values) - {"updated_at"}
     if changed == {"tier"}:
@@ -88,7 +65,7 @@ def _action(old_tier: MemoryTier, values: dict[str, Any]) -> MemoryAction:
     return MemoryAction.UPDATED
 
 
-class MemoryWrites(TenantRepository[Memory, MemoryRead]):
+class MemoryWrites(MemorySearch):
     """Logged writes, bulk insert and search; `MemoryRepository` adds the domain operations."""
 
     model = Memory
@@ -269,78 +246,3 @@ class MemoryWrites(TenantRepository[Memory, MemoryRead]):
             await self._session.flush()
             await self._session.execute(sa.delete(Memory).where(col(Memory.id) == id))
         return True
-
-    # ---- reading --------------------------------------------------------------------------
-    def _live(
-        self,
-        *,
-        agent_id: uuid.UUID | None = None,
-        user_id: uuid.UUID | None = None,
-        memory_types: Iterable[MemoryType | str] | None = None,
-    ) -> tuple[sa.ColumnElement[bool], ...]:
-        """Live memories of this team under these filters; the same tuple for the same
-        filters, so that `nearest` prepares it once."""
-        types = parse_types(memory_types)
-        model = self._ctx.settings.embedding_model
-        key = (self.team_id, agent_id, user_id, None if types is None else tuple(types), model)
-        cached = _LIVE.get(key)
-        if cached is not None:
-            return cached
-        equals: dict[str, Any] = {}
-        if agent_id is not None:
-            equals["agent_id"] = agent_id
-        if user_id is not None:
-            equals["user_id"] = user_id
-        if types is not None:
-            equals["memory_type"] = types
-        where = live_filters(Memory, team_id=self.team_id, equals=equals, embedding_model=model)
-        live = (*where, col(Memory.status).in_(SEARCHABLE_STATUSES))
-        if len(_LIVE) > 4096:
-            _LIVE.clear()
-        _LIVE[key] = live
-        return live
-
-    async def search(
-        self,
-        embedding: Any,
-        *,
-        k: int = 10,
-        agent_id: uuid.UUID | None = None,
-        user_id: uuid.UUID | None = None,
-        memory_types: Iterable[MemoryType | str] | None = None,
-        min_similarity: float | None = None,
-    ) -> list[MemoryHit]:
-        """The ``k`` live memories most similar to ``embedding``, best first.
-
-        Live: active or disputed, not expired, embedded by the configured model. Similarity
-        is ``1 - cosine distance``; ``min_similarity`` drops weaker hits.
-        """
-        where = self._live(agent_id=agent_id, user_id=user_id, memory_types=memory_types)
-        found = await nearest(
-            self._session,
-            self._ctx.settings,
-            Memory,
-            embedding,
-            k=k,
-            where=where,
-            returning=_READ_COLUMNS,
-        )
-        # The values are columns of our own rows, already converted by their column types:
-        # validating them again cost a quarter of a tenant-scoped search.
-        return [
-            MemoryHit.model_construct(
-                memory=MemoryRead.model_construct(**dict(zip(_READ_FIELDS, n.values, strict=True))),
-                similarity=n.similarity,
-            )
-            for n in found
-            if min_similarity is None or n.similarity >= min_similarity
-        ]
-
-    async def find_similar(
-        self, embedding: Any, *, threshold: float = 0.92, k: int = 10, **filters: Any
-    ) -> list[MemoryHit]:
-        """Live memories at least ``threshold`` similar (near-duplicates), best first.
-
-        ``filters`` are those of `search` (``agent_id``, ``user_id``, ``memory_types``).
-        """
-        return await self.search(embedding, k=k, min_similarity=threshold, **filters)
