@@ -22,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 _FIELDS = [name for name in MemoryBase.model_fields if name != "embedding_model"]
+_GET_FIELDS = attrgetter(*_FIELDS)
 CHUNK_ROWS = 250
 """Rows encoded per COPY chunk: small enough that the server starts early, large enough
 that numpy works on whole matrices."""
@@ -102,7 +104,10 @@ def _columns(
     """Column-wise values of the memories (without the vector) and of their log rows; a
     `Repeat` where every row has the same value. Columns left out get their defaults
     (NULL, or the server default)."""
-    memory: dict[str, Any] = {name: [getattr(c, name) for c in creates] for name in _FIELDS}
+    # One C-level getter per item and a transpose: a Python getattr per field and item
+    # cost more than encoding the values.
+    values = zip(*map(_GET_FIELDS, creates), strict=True) if creates else [[]] * len(_FIELDS)
+    memory: dict[str, Any] = {name: list(v) for name, v in zip(_FIELDS, values, strict=True)}
     memory["metadata"] = memory.pop("metadata_")
     for name in ("source_message_ids", "contradicts", "related_to", "metadata"):
         memory[name] = _shared_empty(memory[name])
@@ -144,21 +149,50 @@ async def insert_memories(
     session: AsyncSession, creates: Sequence[MemoryCreate], batch: Batch
 ) -> list[uuid.UUID]:
     """Insert ``creates`` and their ``created`` log rows; the new ids, in order."""
-    ids = [uuid.uuid4() for _ in creates]
+    id_fields = pgcopy.random_uuids(len(creates))
+    ids = pgcopy.uuid_values(id_fields)
     if session.get_bind().dialect.name == "postgresql":
-        await _copy(session, creates, ids, batch)
+        await _copy(session, creates, ids, id_fields, batch)
         return ids
     matrix, present = vector_matrix(creates, batch.dimensions)
     memory, log = _columns(creates, ids, present, batch)
     memory["embedding"] = [row if has else None for row, has in zip(matrix, present, strict=True)]
-    log["id"] = [uuid.uuid4() for _ in creates]
+    log["id"] = pgcopy.uuid_values(pgcopy.random_uuids(len(creates)))
     for model, values in ((Memory, memory), (MemoryLog, log)):
         await session.execute(sa.insert(table_of(model)), _rows(values, len(creates)))
     return ids
 
 
+def _copy_rows(
+    memory: dict[str, Any],
+    log: dict[str, Any],
+    id_fields: list[bytes],
+    vectors: list[bytes],
+) -> tuple[tuple[list[str], list[bytes]], tuple[list[str], list[bytes]]]:
+    """Column names and COPY rows of the memories and of their log rows. The id and
+    content fields are encoded once and used by both tables (the log row repeats them)."""
+    memory_table, log_table = table_of(Memory), table_of(MemoryLog)
+    content = pgcopy.encode_column(memory_table.c.content, memory.pop("content"))
+    del memory["id"], log["memory_id"], log["new_content"]
+    shared = {"id": id_fields, "content": content}
+    memory_rows = pgcopy.copy_rows(
+        memory_table, memory, unique=MEMORY_UNIQUE, encoded={**shared, "embedding": vectors}
+    )
+    log_encoded = {
+        "id": pgcopy.random_uuids(len(id_fields)),
+        "memory_id": id_fields,
+        "new_content": content,
+    }
+    log_rows = pgcopy.copy_rows(log_table, log, unique=LOG_UNIQUE, encoded=log_encoded)
+    return memory_rows, log_rows
+
+
 async def _copy(
-    session: AsyncSession, creates: Sequence[MemoryCreate], ids: list[uuid.UUID], batch: Batch
+    session: AsyncSession,
+    creates: Sequence[MemoryCreate],
+    ids: list[uuid.UUID],
+    id_fields: list[bytes],
+    batch: Batch,
 ) -> None:
     memory_table, log_table = table_of(Memory), table_of(MemoryLog)
     log_chunks: list[bytes] = []
@@ -169,12 +203,14 @@ async def _copy(
             part = creates[start : start + CHUNK_ROWS]
             matrix, present = vector_matrix(part, batch.dimensions, offset=start)
             memory, log = _columns(part, ids[start : start + CHUNK_ROWS], present, batch)
-            vectors = {"embedding": pgcopy.encode_vectors(matrix, present)}
-            _, rows = pgcopy.copy_rows(memory_table, memory, unique=MEMORY_UNIQUE, encoded=vectors)
+            (_, rows), (_, log_rows) = _copy_rows(
+                memory,
+                log,
+                id_fields[start : start + CHUNK_ROWS],
+                pgcopy.encode_vectors(matrix, present),
+            )
             yield b"".join(rows)
-            log_ids = {"id": pgcopy.random_uuids(len(part))}
-            _, rows = pgcopy.copy_rows(log_table, log, unique=LOG_UNIQUE, encoded=log_ids)
-            log_chunks.append(b"".join(rows))
+            log_chunks.append(b"".join(log_rows))
         yield pgcopy.TRAILER
 
     async def log_payload() -> AsyncIterator[bytes]:
@@ -186,11 +222,7 @@ async def _copy(
     raw = await driver_connection(session)
     # The COPY statement names its columns before the first chunk is encoded: the same
     # layout on zero rows gives them, in the same order (it depends on the columns only).
-    probe_memory, probe_log = _columns([], [], [], batch)
-    memory_columns, _ = pgcopy.copy_rows(
-        memory_table, probe_memory, unique=MEMORY_UNIQUE, encoded={"embedding": []}
-    )
-    log_columns, _ = pgcopy.copy_rows(log_table, probe_log, unique=LOG_UNIQUE, encoded={"id": []})
+    (memory_columns, _), (log_columns, _) = _copy_rows(*_columns([], [], [], batch), [], [])
     with driver_errors("COPY memory"):
         await raw.copy_to_table(
             memory_table.name, source=memory_payload(), columns=memory_columns, format="binary"
