@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from skillstore import _migrate
 from skillstore.crypto import Cipher
-from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX
+from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX, metadata
 from skillstore.db.ddl import VECTOR_INDEX_MAX_DIMENSIONS
 from skillstore.db.engine import create_engine
-from skillstore.db.types import Embedding
+from skillstore.db.types import Embedding, encrypted_columns
 from skillstore.errors import CredentialError, SkillstoreError
 from skillstore.settings import StoreSettings
 
@@ -205,11 +205,10 @@ async def _encryption(conn: AsyncConnection, settings: StoreSettings) -> Check:
     except CredentialError as exc:
         return Check("encryption", "problem", str(exc))
     tables, stale, checked = await _tables(conn), 0, 0
-    for column in _migrate.encrypted_columns():
+    for column, version in encrypted_columns(metadata):
         table = column.table
         if table.name not in tables:
             continue
-        version = table.c[column.name.removesuffix("ciphertext") + "key_version"]
         sample = await conn.execute(sa.select(column, version).where(column.is_not(None)).limit(1))
         for ciphertext, _ in sample:
             checked += 1

@@ -19,8 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from skillstore import _migrate
 from skillstore.crypto import Cipher
+from skillstore.db.base import metadata
 from skillstore.db.engine import create_engine
 from skillstore.db.translate import translated
+from skillstore.db.types import encrypted_columns
 from skillstore.embedding import Embedder, embedder_from_settings
 from skillstore.errors import CredentialError, DatabaseError, EmbeddingError
 from skillstore.models.audit import AuditEvent
@@ -314,11 +316,12 @@ class Store:
         or failed, leaves one ``keys.rotated`` entry in the audit log.
         """
         primary = self.cipher.primary_version  # no key: CredentialError saying how to add one
-        pending = [await self._stale(c, None) for c in _migrate.encrypted_columns()]
-        total, done = sum(pending), 0
+        columns = list(encrypted_columns(metadata))
+        total = sum([await self._count_stale(c, v) for c, v in columns])
+        done = 0
         try:
-            for column in _migrate.encrypted_columns():
-                while batch := await self._stale(column, batch_size):
+            for column, version in columns:
+                while batch := await self._rotate_batch(column, version, batch_size):
                     done += batch
                     if on_progress is not None:
                         on_progress(done, total)
@@ -337,28 +340,35 @@ class Store:
                 success=success,
             )
 
-    async def _stale(self, column: sa.Column[Any], limit: int | None) -> int:
-        """Count (``limit=None``) or re-encrypt up to ``limit`` rows not under the primary key."""
-        table = column.table
-        version_col = table.c[column.name.removesuffix("ciphertext") + "key_version"]
+    def _stale(self, column: sa.Column[Any], version: sa.Column[Any]) -> sa.ColumnElement[bool]:
+        """Rows holding a value of ``column`` not encrypted under the primary key."""
         primary = self.cipher.primary_version
-        stale = sa.and_(column.is_not(None), sa.or_(version_col.is_(None), version_col != primary))
+        return sa.and_(column.is_not(None), sa.or_(version.is_(None), version != primary))
+
+    async def _count_stale(self, column: sa.Column[Any], version: sa.Column[Any]) -> int:
+        query = sa.select(sa.func.count()).select_from(column.table)
         async with self.session() as s:
-            if limit is None:
-                count = await s.execute(sa.select(sa.func.count()).select_from(table).where(stale))
-                return int(count.scalar_one())
-            query = sa.select(table.c.id, column).where(stale).limit(limit)
+            result = await s.execute(query.where(self._stale(column, version)))
+            return int(result.scalar_one())
+
+    async def _rotate_batch(
+        self, column: sa.Column[Any], version: sa.Column[Any], limit: int
+    ) -> int:
+        """Re-encrypt up to ``limit`` stale values of ``column`` in one committed batch."""
+        table = column.table
+        query = sa.select(table.c.id, column).where(self._stale(column, version)).limit(limit)
+        async with self.session() as s:
             rows: list[Any] = list((await s.execute(query)).all())
             for row in rows:
                 row_id, ciphertext = row[0], row[1]
                 try:
-                    new, version = self.cipher.rotate(ciphertext)
+                    new, key_version = self.cipher.rotate(ciphertext)
                 except CredentialError as exc:
                     raise CredentialError(f"{table.name} {row_id}: {exc}") from None
                 await s.execute(
                     sa.update(table)
                     .where(table.c.id == row_id)
-                    .values({column.name: new, version_col.name: version})
+                    .values({column.name: new, version.name: key_version})
                 )
             return len(rows)
 

@@ -7,8 +7,6 @@ that a later table gets exactly the same guarantees as the first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -28,13 +26,6 @@ def embedding_dimensions() -> int:
 
         value = StoreSettings().embedding_dimensions
     return int(value)
-
-
-def create_enum(name: str, values: Iterable[str]) -> None:
-    """Create a native enum type on PostgreSQL (SQLite uses the column's CHECK)."""
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        sa.Enum(*values, name=name).create(bind, checkfirst=True)
 
 
 def drop_enum(name: str) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -254,9 +254,14 @@ class Ciphertext(TypeDecorator[str]):
     cache_ok = True
 
 
-def key_version_column(ciphertext_column: str) -> str:
-    """The name of the key-version column that belongs to a ciphertext column."""
-    return ciphertext_column.removesuffix("ciphertext") + "key_version"
+def encrypted_columns(
+    metadata: sa.MetaData,
+) -> Iterator[tuple[sa.Column[Any], sa.Column[Any]]]:
+    """Every `Ciphertext` column in ``metadata`` with its sibling key-version column."""
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, Ciphertext):
+                yield column, table.c[column.name.removesuffix("ciphertext") + "key_version"]
 
 
 def enum_type(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
