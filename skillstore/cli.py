@@ -106,12 +106,9 @@ async def db_upgrade(revision: str, url: str | None) -> None:
     Example:
       skillstore db upgrade --url postgresql+asyncpg://app:pw@db/app
     """
-    store = await open_store(url)
-    try:
-        await _migrate.upgrade(store.engine, store.settings, revision)
+    async with await open_store(url) as store:
+        await store.upgrade(revision)
         at = await _migrate.current(store.engine)
-    finally:
-        await store.close()
     click.echo(f"database at revision {at} ({'head' if at == _migrate.head() else 'not head'})")
 
 
@@ -126,12 +123,9 @@ async def db_downgrade(revision: str, url: str | None) -> None:
     Example:
       skillstore db downgrade -1      # undo the newest revision
     """
-    store = await open_store(url)
-    try:
+    async with await open_store(url) as store:
         await _migrate.downgrade(store.engine, store.settings, revision)
         at = await _migrate.current(store.engine)
-    finally:
-        await store.close()
     click.echo(f"database at revision {at or 'base (empty)'}")
 
 
@@ -145,11 +139,8 @@ async def db_current(url: str | None) -> None:
     Example:
       skillstore db current
     """
-    store = await open_store(url)
-    try:
+    async with await open_store(url) as store:
         at = await _migrate.current(store.engine)
-    finally:
-        await store.close()
     newest = _migrate.head()
     state = "head" if at == newest else f"behind head {newest}: run `skillstore db upgrade`"
     click.echo(f"{at or 'base (empty)'} ({state})")
@@ -165,11 +156,8 @@ async def db_check(url: str | None) -> None:
     Example (in CI, after `skillstore db upgrade`):
       skillstore db check --url sqlite+aiosqlite:///./ci.db
     """
-    store = await open_store(url)
-    try:
+    async with await open_store(url) as store:
         differences = await _migrate.check(store.engine, store.settings)
-    finally:
-        await store.close()
     if differences:
         click.echo("models and migrations disagree:", err=True)
         for line in differences:
@@ -265,8 +253,7 @@ async def keys_rotate(url: str | None, batch_size: int) -> None:
     """
     from rich.progress import Progress
 
-    store = await open_store(url)
-    try:
+    async with await open_store(url) as store:
         with Progress(transient=True) as progress:
             task = progress.add_task("re-encrypting", total=None)
 
@@ -274,8 +261,6 @@ async def keys_rotate(url: str | None, batch_size: int) -> None:
                 progress.update(task, completed=done, total=total)
 
             count = await store.rotate_keys(batch_size=batch_size, on_progress=report)
-    finally:
-        await store.close()
     click.echo(f"re-encrypted {count} value(s) under key {store.cipher.primary_version}")
 
 
