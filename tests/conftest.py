@@ -16,6 +16,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,8 +60,10 @@ async def _shared_engine(backend: Backend) -> AsyncIterator[AsyncEngine]:
 
 
 @asynccontextmanager
-async def _rolled_back(engine: AsyncEngine, embedder: Embedder | None) -> AsyncIterator[Store]:
-    settings = store_settings(str(engine.url.render_as_string(hide_password=False)))
+async def _rolled_back(
+    engine: AsyncEngine, embedder: Embedder | None, **overrides: Any
+) -> AsyncIterator[Store]:
+    settings = store_settings(engine.url.render_as_string(hide_password=False), **overrides)
     async with engine.connect() as connection:
         outer = await connection.begin()
         yield Store(engine, settings, bind=connection, embedder=embedder)
@@ -92,11 +95,5 @@ async def committed_store(backend: Backend) -> AsyncIterator[Store]:
 async def hnsw_store(_shared_engine: AsyncEngine) -> AsyncIterator[Store]:
     """Like ``store``, with the exact-scan threshold below the test data's size, so that
     PostgreSQL answers vector searches through the HNSW index."""
-    settings = store_settings(
-        _shared_engine.url.render_as_string(hide_password=False), vector_exact_max_rows=50
-    )
-    async with _shared_engine.connect() as connection:
-        outer = await connection.begin()
-        yield Store(_shared_engine, settings, bind=connection)
-        if outer.is_active:
-            await outer.rollback()
+    async with _rolled_back(_shared_engine, None, vector_exact_max_rows=50) as store:
+        yield store
