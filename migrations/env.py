@@ -6,12 +6,13 @@ engine built here from ``SKILLSTORE_DATABASE_URL`` or ``alembic.ini``.
 
 - SQLite: batch mode (SQLite cannot ALTER most things), foreign keys switched off while
   tables are rebuilt (a rebuild drops the old table, which would cascade), checked after,
-  and append-only triggers restored after every revision. The whole upgrade is one
-  ``BEGIN IMMEDIATE`` transaction, so concurrent upgrades queue on the write lock.
+  and append-only and vector-version triggers restored after every revision. The whole
+  upgrade is one ``BEGIN IMMEDIATE`` transaction, so concurrent upgrades queue on the
+  write lock.
 - PostgreSQL: a transaction-scoped advisory lock, so two replicas starting at once never
   migrate concurrently; the second waits, then finds nothing to do.
-- Backend-only indexes (HNSW, named ``hnsw_*``) live in migrations only, so the model
-  comparison leaves them out.
+- Backend-only objects (HNSW indexes named ``hnsw_*``, SQLite's ``vector_version``
+  table) live in migrations only, so the model comparison leaves them out.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sqlmodel.sql.sqltypes import AutoString
 
 import skillstore.models  # noqa: F401  (registers every table)
 from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX, metadata
-from skillstore.db.ddl import restore_sqlite_append_only
+from skillstore.db.ddl import VECTOR_VERSION, restore_sqlite_triggers
 from skillstore.db.engine import create_engine
 from skillstore.db.types import Ciphertext, Embedding, PydanticJSON, StrList, UTCDateTime, UUIDList
 from skillstore.settings import StoreSettings
@@ -43,6 +44,8 @@ def include_object(
 ) -> bool:
     if type_ == "index" and reflected and compare_to is None:
         return not (name or "").startswith(BACKEND_ONLY_INDEX_PREFIX)
+    if type_ == "table" and reflected and compare_to is None:
+        return name != VECTOR_VERSION  # SQLite's vector version table: migrations only
     return True
 
 
@@ -101,7 +104,7 @@ def run_migrations(connection: sa.Connection) -> None:
 
     def after_revision(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         if sqlite:
-            restore_sqlite_append_only(connection, metadata)
+            restore_sqlite_triggers(connection, metadata)
 
     context.configure(
         connection=connection,

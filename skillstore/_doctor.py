@@ -22,7 +22,7 @@ from skillstore.crypto import Cipher
 from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX, metadata
 from skillstore.db.ddl import VECTOR_INDEX_MAX_DIMENSIONS
 from skillstore.db.engine import create_engine
-from skillstore.db.types import Embedding, encrypted_columns
+from skillstore.db.types import encrypted_columns, vector_columns
 from skillstore.errors import CredentialError, SkillstoreError
 from skillstore.settings import StoreSettings
 
@@ -121,18 +121,6 @@ async def _migrations(conn: AsyncConnection) -> Check:
     )
 
 
-def _vector_tables() -> list[tuple[str, str]]:
-    import skillstore.models  # noqa: F401  (registers every table)
-    from skillstore.db.base import metadata
-
-    return [
-        (table.name, column.name)
-        for table in metadata.sorted_tables
-        for column in table.columns
-        if isinstance(column.type, Embedding)
-    ]
-
-
 async def _pgvector(conn: AsyncConnection) -> Check:
     version = await _scalar(conn, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
     if version is None:
@@ -144,9 +132,9 @@ async def _pgvector(conn: AsyncConnection) -> Check:
         )
     tables = await _tables(conn)
     wanted = {
-        f"{BACKEND_ONLY_INDEX_PREFIX}{table}_{column}"
-        for table, column in _vector_tables()
-        if table in tables
+        f"{BACKEND_ONLY_INDEX_PREFIX}{column.table.name}_{column.name}"
+        for column in vector_columns(metadata)
+        if column.table.name in tables
     }
     rows = await conn.execute(
         sa.text("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'hnsw\\_%'")
@@ -171,25 +159,16 @@ async def _pgvector(conn: AsyncConnection) -> Check:
 
 
 async def _sqlite_vec(conn: AsyncConnection) -> Check:
-    try:
-        import sqlite3
+    from skillstore.vector import sqlite_vec
 
-        import sqlite_vec
-
-        probe = sqlite3.connect(":memory:")
-        try:
-            probe.enable_load_extension(True)
-            sqlite_vec.load(probe)
-            version = probe.execute("SELECT vec_version()").fetchone()[0]
-        finally:
-            probe.close()
-    except Exception as exc:
-        return Check(
-            "sqlite-vec",
-            "info",
-            f"not loadable ({_first_line(exc)}); optional: search is exact with numpy",
-        )
-    return Check("sqlite-vec", "info", f"{version} loadable; search is exact with numpy either way")
+    why = sqlite_vec.unavailable()
+    if why is not None:
+        return Check("sqlite-vec", "info", f"not used: {why}; optional, search is exact with numpy")
+    return Check(
+        "sqlite-vec",
+        "info",
+        f"{sqlite_vec.version()} loaded: searches that miss the in-memory vectors score in SQL",
+    )
 
 
 async def _encryption(conn: AsyncConnection, settings: StoreSettings) -> Check:

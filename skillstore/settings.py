@@ -61,6 +61,12 @@ class StoreSettings(BaseSettings):
     using HNSW (PostgreSQL); see `skillstore.vector.pgvector` for how it was measured."""
     vector_chunk_rows: int = Field(default=8192, ge=64, le=1_000_000)
     """Rows scored per numpy chunk by the SQLite backend (bounds memory per search)."""
+    sqlite_vector_cache_mb: int = Field(default=256, ge=0, le=1_000_000)
+    """SQLite: memory for vectors kept between searches, per process and database (0: off).
+    A filter set whose vectors do not fit is read from the file on every search."""
+    sqlite_vec: bool = True
+    """SQLite: score in SQL with the ``sqlite-vec`` extension when it can be loaded (the
+    ``sqlite-vec`` extra; needs a Python whose ``sqlite3`` can load extensions)."""
     memory_recency_half_life_hours: float = Field(default=168.0, gt=0, le=87_600)
     """Age (since last access, else creation) at which a memory's recency signal halves."""
     memory_retrieval_candidates: int = Field(default=50, ge=1, le=1000)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.config import Config
 from pytest_alembic import tests as builtin
 from pytest_alembic.runner import MigrationContext
@@ -13,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skillstore import _migrate
 from skillstore.db.base import metadata
+from skillstore.db.ddl import VECTOR_VERSION
 from skillstore.db.engine import create_engine
-from skillstore.errors import MigrationError
+from skillstore.errors import AppendOnlyError, MigrationError
 from skillstore.store import Store
 from tests.backends import Backend, store_settings
+from tests.memory_data import clustered, dim, memory, memory_team
 
 
 @pytest.fixture
@@ -66,20 +71,22 @@ async def _schema(store: Store) -> tuple[set[str], set[str]]:
 
 async def test_round_trip_upgrade_check_downgrade_upgrade(backend: Backend) -> None:
     store = await Store.open(settings=store_settings(await backend.empty_url()))
+    # SQLite also has the vector version table, which lives in migrations only.
+    expected = set(metadata.tables) | ({VECTOR_VERSION} if store.dialect == "sqlite" else set())
     try:
         await store.upgrade()
         await store.upgrade()  # idempotent
         assert await _migrate.current(store.engine) == _migrate.head()
         assert await _migrate.check(store.engine, store.settings) == []
         tables, _ = await _schema(store)
-        assert tables == set(metadata.tables)
+        assert tables == expected
 
         await _migrate.downgrade(store.engine, store.settings, "base")
         assert await _migrate.current(store.engine) is None
         assert await _schema(store) == (set(), set())
 
         await store.upgrade()
-        assert (await _schema(store))[0] == set(metadata.tables)
+        assert (await _schema(store))[0] == expected
     finally:
         await store.close()
 
@@ -89,5 +96,64 @@ async def test_check_refuses_a_database_behind_head(backend: Backend) -> None:
     try:
         with pytest.raises(MigrationError, match="skillstore db upgrade"):
             await _migrate.check(store.engine, store.settings)
+    finally:
+        await store.close()
+
+
+LATER_REVISION = '''"""a later revision that rebuilds memory and memory_log on SQLite"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9001"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    recreate = "always" if op.get_bind().dialect.name == "sqlite" else "auto"
+    for table in ("memory", "memory_log"):
+        with op.batch_alter_table(table, recreate=recreate) as batch:
+            batch.add_column(sa.Column("probe", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+async def test_triggers_survive_a_later_revision_that_rebuilds_their_tables(
+    backend: Backend, tmp_path: Path
+) -> None:
+    (tmp_path / "9001_later.py").write_text(LATER_REVISION.format(head=_migrate.head()))
+    store = await Store.open(settings=store_settings(await backend.empty_url()))
+    try:
+        await store.upgrade()
+        team_id = await memory_team(store)
+        q = clustered(1, dim(store), seed=3)[0]
+
+        def later(config: Config) -> None:
+            versions = _migrate.script_location() / "versions"
+            config.set_main_option("path_separator", "os")
+            config.set_main_option(
+                "version_locations", os.pathsep.join([str(versions), str(tmp_path)])
+            )
+            command.upgrade(config, "heads")
+
+        await _migrate._run(store.engine, store.settings, later)
+        async with store.session(team_id=team_id) as s:
+            first = await s.memories.add(memory(-q))
+            assert [h.memory.id for h in await s.memories.search(q)] == [first.id]
+        async with store.session(team_id=team_id) as s:
+            second = await s.memories.add(memory(q))
+        async with store.session(team_id=team_id) as s:
+            assert [h.memory.id for h in await s.memories.search(q)] == [second.id, first.id]
+            with pytest.raises(AppendOnlyError):
+                await s.execute(sa.text("UPDATE memory_log SET reason = 'rewritten'"))
+            if store.dialect == "sqlite":  # the new column is watched too
+                token = sa.text(f"SELECT token FROM {VECTOR_VERSION} WHERE table_name = 'memory'")
+                before = (await s.execute(token)).scalar()
+                await s.execute(sa.text("UPDATE memory SET probe = 1"))
+                assert (await s.execute(token)).scalar() != before
     finally:
         await store.close()

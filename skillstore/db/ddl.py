@@ -1,8 +1,9 @@
 """DDL the models cannot express, shared by every migration revision.
 
-Native PostgreSQL enum types, append-only triggers (both backends), and the embedding
-dimension chosen when the migration runs. Kept here, not copied into each revision, so
-that a later table gets exactly the same guarantees as the first.
+Native PostgreSQL enum types, append-only triggers (both backends), the SQLite vector
+version triggers, and the embedding dimension chosen when the migration runs. Kept here,
+not copied into each revision, so that a later table gets exactly the same guarantees as
+the first.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from alembic import op
 
 from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX
 from skillstore.db.translate import APPEND_ONLY_MARKER
+from skillstore.db.types import vector_columns
 
 APPEND_ONLY = "append_only"
 """Key in ``Table.info`` marking an append-only table (``__table_args__ = ({...},)``)."""
@@ -78,17 +80,80 @@ def drop_append_only(table: str) -> None:
             op.execute(f'DROP TRIGGER IF EXISTS "{table}_no_{verb}"')
 
 
-def restore_sqlite_append_only(connection: sa.Connection, metadata: sa.MetaData) -> None:
-    """Re-create append-only triggers that a SQLite batch migration dropped with its table.
+VECTOR_VERSION = "vector_version"
+"""SQLite only: one random token per table with an `Embedding` column, replaced by
+triggers in the same transaction as any insert, delete or update of that table's rows.
+`skillstore.vector.sqlite_cache` keeps vectors in memory for as long as it is unchanged."""
+
+VECTOR_VOLATILE_COLUMNS = frozenset({"access_count", "last_accessed_at", "updated_at"})
+"""Columns that reading writes (`MemoryRepository.touch`): changing only these leaves the
+token alone, so counting a hit does not throw the cached vectors away. A search filtered
+on one of them is never answered from the cache."""
+
+
+def _vector_triggers(table: str, columns: list[str]) -> list[str]:
+    bump = (
+        f"BEGIN UPDATE {VECTOR_VERSION} SET token = randomblob(8) WHERE table_name = '{table}'; END"
+    )
+    watched = ", ".join(f'"{c}"' for c in columns if c not in VECTOR_VOLATILE_COLUMNS)
+    return [
+        f'CREATE TRIGGER "{table}_vector_insert" AFTER INSERT ON "{table}" {bump}',
+        f'CREATE TRIGGER "{table}_vector_delete" AFTER DELETE ON "{table}" {bump}',
+        f'CREATE TRIGGER "{table}_vector_update" AFTER UPDATE OF {watched} ON "{table}" {bump}',
+    ]
+
+
+def create_vector_versions() -> None:
+    """The `VECTOR_VERSION` table on SQLite (`restore_sqlite_triggers` adds the triggers)."""
+    if op.get_bind().dialect.name == "sqlite":
+        op.create_table(
+            VECTOR_VERSION,
+            sa.Column("table_name", sa.String(100), primary_key=True),
+            sa.Column("token", sa.LargeBinary(), nullable=False),
+        )
+
+
+def drop_vector_versions() -> None:
+    """Undo `create_vector_versions`, with every trigger that writes to the table."""
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    triggers = bind.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name GLOB '*_vector_*'"
+    ).scalars()
+    for name in list(triggers):
+        op.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+    op.drop_table(VECTOR_VERSION)
+
+
+def restore_sqlite_triggers(connection: sa.Connection, metadata: sa.MetaData) -> None:
+    """Re-create the triggers a SQLite batch migration dropped with its table.
 
     SQLite rebuilds a table to alter it and the triggers go with the old one; the
     migration environment calls this after every revision, so no revision can forget.
+    Vector triggers are re-created even when present (their column list follows the
+    table's current columns), and the tokens are replaced: a revision may have changed
+    rows while no trigger was watching.
     """
-    existing = set(sa.inspect(connection).get_table_names())
+    inspector = sa.inspect(connection)
+    existing = set(inspector.get_table_names())
     for table in metadata.sorted_tables:
         if table.info.get(APPEND_ONLY) and table.name in existing:
             for statement in _sqlite_triggers(table.name):
                 connection.exec_driver_sql(statement)
+    if VECTOR_VERSION not in existing:
+        return
+    for name in sorted({c.table.name for c in vector_columns(metadata)} & existing):
+        columns = [c["name"] for c in inspector.get_columns(name)]
+        for event in ("insert", "delete", "update"):
+            connection.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{name}_vector_{event}"')
+        for statement in _vector_triggers(name, columns):
+            connection.exec_driver_sql(statement)
+        connection.exec_driver_sql(
+            f"INSERT OR REPLACE INTO {VECTOR_VERSION} (table_name, token) "
+            "VALUES (?, randomblob(8))",
+            (name,),
+        )
 
 
 VECTOR_INDEX_MAX_DIMENSIONS = 2000

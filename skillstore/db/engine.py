@@ -1,9 +1,10 @@
 """Create the async engine for a URL, with each backend's connection set-up.
 
-SQLite: ``foreign_keys=ON`` (off by default per connection), WAL, a busy timeout, and
-the begin hook from SQLAlchemy's documentation that makes SAVEPOINT work under the
-``sqlite3`` driver. Transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers
-queue on the busy timeout instead of failing when a read lock cannot be upgraded.
+SQLite: ``foreign_keys=ON`` (off by default per connection), WAL, a busy timeout, the
+begin hook from SQLAlchemy's documentation that makes SAVEPOINT work under the
+``sqlite3`` driver, and the ``sqlite-vec`` extension where it can be loaded.
+Transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy
+timeout instead of failing when a read lock cannot be upgraded.
 
 PostgreSQL: pool sizes from settings, ``pool_pre_ping``, and a binary asyncpg codec for
 pgvector's ``vector`` type so embeddings travel as float32 bytes, not formatted text.
@@ -55,7 +56,7 @@ def create_engine(settings: StoreSettings, *, pooled: bool = True) -> AsyncEngin
     pool: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(url, echo=settings.echo, **pool)
-        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        _configure_sqlite(engine, settings)
     else:
         if pooled:
             pool = {"pool_size": settings.pool_size, "max_overflow": settings.pool_overflow}
@@ -64,9 +65,14 @@ def create_engine(settings: StoreSettings, *, pooled: bool = True) -> AsyncEngin
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: AsyncEngine, settings: StoreSettings) -> None:
+    from skillstore.vector import sqlite_vec
+
+    busy_timeout_ms = settings.sqlite_busy_timeout_ms
+    load_vec = settings.sqlite_vec and sqlite_vec.unavailable() is None
+
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when a transaction begins.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -79,6 +85,9 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA mmap_size=268435456")
         cursor.close()
+        if load_vec:
+            dbapi_connection.run_async(sqlite_vec.load)
+            record.info[sqlite_vec.CONNECTION_FLAG] = True
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:

@@ -264,6 +264,14 @@ def encrypted_columns(
                 yield column, table.c[column.name.removesuffix("ciphertext") + "key_version"]
 
 
+def vector_columns(metadata: sa.MetaData) -> Iterator[sa.Column[Any]]:
+    """Every `Embedding` column in ``metadata``."""
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, Embedding):
+                yield column
+
+
 def enum_type(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
     """A ``str`` enum column: a native ENUM named ``name`` on PostgreSQL, a CHECK on SQLite."""
     return sa.Enum(
