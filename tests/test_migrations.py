@@ -151,7 +151,10 @@ async def test_triggers_survive_a_later_revision_that_rebuilds_their_tables(
             with pytest.raises(AppendOnlyError):
                 await s.execute(sa.text("UPDATE memory_log SET reason = 'rewritten'"))
             if store.dialect == "sqlite":  # the new column is watched too
-                token = sa.text(f"SELECT token FROM {VECTOR_VERSION} WHERE table_name = 'memory'")
+                token = sa.text(
+                    f"SELECT token FROM {VECTOR_VERSION} "
+                    "WHERE table_name = 'memory' AND scope = '*'"
+                )
                 before = (await s.execute(token)).scalar()
                 await s.execute(sa.text("UPDATE memory SET probe = 1"))
                 assert (await s.execute(token)).scalar() != before

@@ -22,7 +22,7 @@ from skillstore.db.base import table_of
 from skillstore.errors import EmbeddingError
 from skillstore.models import Memory, MemoryStatus, MemoryUpdate
 from skillstore.store import Store
-from skillstore.vector import sqlite_vec
+from skillstore.vector import nearest, sqlite_vec
 from skillstore.vector.sqlite_cache import Entry, VectorCache, cache_for
 from tests.backends import TEST_DIMENSIONS, Backend, store_settings
 from tests.memory_data import clustered, dim, memory, memory_team, numpy_top_k
@@ -130,6 +130,25 @@ async def test_counting_hits_keeps_the_vectors_in_memory(store: Store) -> None:
             await s.memories.update(hits[-1], MemoryUpdate(importance=9))
             await s.memories.search(q, k=K)
             assert cache.hits == before + 1  # a real change did
+
+
+async def test_one_teams_writes_leave_other_teams_vectors_in_memory(store: Store) -> None:
+    team_id, live = await seeded(store)
+    other_id, _ = await seeded(store, n=5)
+    q = clustered(1, dim(store), seed=83)[0]
+    async with store.session(team_id=team_id) as s:
+        session = s._ctx.session
+        cache = cache_for(session)
+        assert await found(store, team_id, q) == live.expected(q)
+        everywhere = [n.id for n in await nearest(session, store.settings, Memory, q, k=K)]
+        before = cache.hits
+        async with store.session(team_id=other_id) as o:
+            elsewhere = await o.memories.add(memory(q))
+        assert await found(store, team_id, q) == live.expected(q)
+        assert (await nearest(session, store.settings, Memory, q, k=K))[0].id == elsewhere.id
+        assert elsewhere.id not in everywhere
+        if store.dialect == "sqlite":  # the team's vectors were kept; the table-wide ones not
+            assert cache.hits == before + 1
 
 
 async def test_memories_leave_search_results_when_they_expire(store: Store) -> None:

@@ -81,25 +81,40 @@ def drop_append_only(table: str) -> None:
 
 
 VECTOR_VERSION = "vector_version"
-"""SQLite only: one random token per table with an `Embedding` column, replaced by
-triggers in the same transaction as any insert, delete or update of that table's rows.
-`skillstore.vector.sqlite_cache` keeps vectors in memory for as long as it is unchanged."""
+"""SQLite only: random tokens per table with an `Embedding` column, replaced by triggers
+in the same transaction as any insert, delete or update of its rows.
+`skillstore.vector.sqlite_cache` keeps vectors in memory for as long as theirs is
+unchanged. Scopes: `ANY_ROW` changes with every row; a team's id (the stored text)
+with that team's rows, so one team's writes leave the others' vectors alone; `EPOCH`
+only when a migration ran (the token of a team with no row of its own yet)."""
+ANY_ROW = "*"
+EPOCH = ""
 
 VECTOR_VOLATILE_COLUMNS = frozenset({"access_count", "last_accessed_at", "updated_at"})
 """Columns that reading writes (`MemoryRepository.touch`): changing only these leaves the
-token alone, so counting a hit does not throw the cached vectors away. A search filtered
+tokens alone, so counting a hit does not throw the cached vectors away. A search filtered
 on one of them is never answered from the cache."""
 
 
 def _vector_triggers(table: str, columns: list[str]) -> list[str]:
-    bump = (
-        f"BEGIN UPDATE {VECTOR_VERSION} SET token = randomblob(8) WHERE table_name = '{table}'; END"
-    )
+    def bump(*rows: str) -> str:
+        scopes = [f"'{ANY_ROW}'", *(f"{row}.team_id" for row in rows if "team_id" in columns)]
+        return (
+            "BEGIN "
+            + " ".join(
+                f"INSERT OR REPLACE INTO {VECTOR_VERSION} (table_name, scope, token) "
+                f"VALUES ('{table}', {scope}, randomblob(8));"
+                for scope in scopes
+            )
+            + " END"
+        )
+
     watched = ", ".join(f'"{c}"' for c in columns if c not in VECTOR_VOLATILE_COLUMNS)
     return [
-        f'CREATE TRIGGER "{table}_vector_insert" AFTER INSERT ON "{table}" {bump}',
-        f'CREATE TRIGGER "{table}_vector_delete" AFTER DELETE ON "{table}" {bump}',
-        f'CREATE TRIGGER "{table}_vector_update" AFTER UPDATE OF {watched} ON "{table}" {bump}',
+        f'CREATE TRIGGER "{table}_vector_insert" AFTER INSERT ON "{table}" {bump("NEW")}',
+        f'CREATE TRIGGER "{table}_vector_delete" AFTER DELETE ON "{table}" {bump("OLD")}',
+        f'CREATE TRIGGER "{table}_vector_update" AFTER UPDATE OF {watched} ON "{table}" '
+        + bump("OLD", "NEW"),
     ]
 
 
@@ -109,6 +124,7 @@ def create_vector_versions() -> None:
         op.create_table(
             VECTOR_VERSION,
             sa.Column("table_name", sa.String(100), primary_key=True),
+            sa.Column("scope", sa.String(100), primary_key=True),
             sa.Column("token", sa.LargeBinary(), nullable=False),
         )
 
@@ -132,7 +148,7 @@ def restore_sqlite_triggers(connection: sa.Connection, metadata: sa.MetaData) ->
     SQLite rebuilds a table to alter it and the triggers go with the old one; the
     migration environment calls this after every revision, so no revision can forget.
     Vector triggers are re-created even when present (their column list follows the
-    table's current columns), and the tokens are replaced: a revision may have changed
+    table's current columns), and every token is replaced: a revision may have changed
     rows while no trigger was watching.
     """
     inspector = sa.inspect(connection)
@@ -149,11 +165,13 @@ def restore_sqlite_triggers(connection: sa.Connection, metadata: sa.MetaData) ->
             connection.exec_driver_sql(f'DROP TRIGGER IF EXISTS "{name}_vector_{event}"')
         for statement in _vector_triggers(name, columns):
             connection.exec_driver_sql(statement)
-        connection.exec_driver_sql(
-            f"INSERT OR REPLACE INTO {VECTOR_VERSION} (table_name, token) "
-            "VALUES (?, randomblob(8))",
-            (name,),
-        )
+        connection.exec_driver_sql(f"DELETE FROM {VECTOR_VERSION} WHERE table_name = ?", (name,))
+        for scope in (EPOCH, ANY_ROW):
+            connection.exec_driver_sql(
+                f"INSERT INTO {VECTOR_VERSION} (table_name, scope, token) "
+                "VALUES (?, ?, randomblob(8))",
+                (name, scope),
+            )
 
 
 VECTOR_INDEX_MAX_DIMENSIONS = 2000

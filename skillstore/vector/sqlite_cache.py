@@ -7,10 +7,12 @@ point read (the token), one matrix product and one read of the ``k`` winners' ro
 
 How it stays exact:
 - Triggers (`skillstore.db.ddl.VECTOR_VERSION`, created by the migrations) replace a
-  table's random token in the same transaction as any insert, delete or update of its
-  rows, whoever writes: this process, another one, or raw SQL. Only the columns that
-  reading itself writes (``touch``: access counts) are left out, and a search filtered on
-  one of those is never answered from memory.
+  random token in the same transaction as any insert, delete or update of a row, whoever
+  writes: this process, another one, or raw SQL. There is one token per team and one for
+  the whole table: a search filtered by team checks its team's, so other teams' writes
+  leave its vectors alone. Only the columns that reading itself writes (``touch``:
+  access counts) are left out, and a search filtered on one of those is never answered
+  from memory.
 - A search reads the token inside its own transaction, so it sees its own uncommitted
   writes (and a new token) and nobody else's. Vectors are used only under the token they
   were read with. Tokens are random, not counters: a rolled-back transaction's counter
@@ -42,9 +44,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import visitors
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
-from skillstore.db.ddl import VECTOR_VERSION, VECTOR_VOLATILE_COLUMNS
+from skillstore.db.ddl import ANY_ROW, EPOCH, VECTOR_VERSION, VECTOR_VOLATILE_COLUMNS
 from skillstore.db.driver import Shaped, driver_rows
 from skillstore.vector import VectorQuery
 
@@ -58,13 +61,23 @@ _VERSION = sa.Table(
     VECTOR_VERSION,
     sa.MetaData(),
     sa.Column("table_name", sa.String(100), primary_key=True),
+    sa.Column("scope", sa.String(100), primary_key=True),
     sa.Column("token", sa.LargeBinary()),
 )
 _TOKEN = Shaped(
     shape=("vector-version",),
     filters=None,
-    build=lambda: sa.select(_VERSION.c.token).where(
-        _VERSION.c.table_name == sa.bindparam("table", type_=sa.String())
+    # The scope's own token, else the epoch's (a team nobody wrote to since migrating).
+    build=lambda: (
+        sa.select(_VERSION.c.token)
+        .where(
+            _VERSION.c.table_name == sa.bindparam("table", type_=sa.String()),
+            _VERSION.c.scope.in_(
+                [sa.bindparam("scope", type_=sa.String()), sa.literal_column(f"'{EPOCH}'")]
+            ),
+        )
+        .order_by(_VERSION.c.scope.desc())
+        .limit(sa.bindparam("one", type_=sa.Integer()))
     ),
 )
 _HAS_VERSIONS = Shaped(
@@ -143,14 +156,16 @@ class VectorCache:
             self._cacheable[shape] = known
         return known
 
-    async def token(self, session: AsyncSession, table: str) -> bytes | None:
-        """The table's current token as this transaction sees it (None: not versioned)."""
+    async def token(self, session: AsyncSession, query: VectorQuery) -> bytes | None:
+        """The token of the rows ``query`` can see, as this transaction sees it: its
+        team's when it is filtered by one, else the whole table's (None: not versioned)."""
         if not self._versioned:
             # Checked until found: a database migrated later gains the table.
             if not await driver_rows(session, _HAS_VERSIONS):
                 return None
             self._versioned = True
-        rows = await driver_rows(session, replace(_TOKEN, params={"table": table}))
+        params = {"table": query.table.name, "scope": _scope(query, session), "one": 1}
+        rows = await driver_rows(session, replace(_TOKEN, params=params))
         return bytes(rows[0][0]) if rows else None
 
     def get(self, key: Hashable, token: bytes) -> Entry | None:
@@ -187,6 +202,24 @@ class VectorCache:
         old = self._entries.pop(key, None)
         if old is not None:
             self._bytes -= old.nbytes
+
+
+def _scope(query: VectorQuery, session: AsyncSession) -> str:
+    """The team the filters pin (``team_id = :value``), as the triggers see it, or `ANY_ROW`."""
+    for clause in query.where:
+        if (
+            isinstance(clause, BinaryExpression)
+            and clause.operator is operators.eq
+            and isinstance(clause.left, sa.Column)
+            and clause.left.table is query.table
+            and clause.left.name == "team_id"
+            and isinstance(clause.right, BindParameter)
+        ):
+            dialect = session.get_bind().dialect
+            stored = clause.left.type.dialect_impl(dialect).bind_processor(dialect)
+            value = clause.right.effective_value
+            return str(stored(value) if stored is not None else value)
+    return ANY_ROW
 
 
 _CACHES: weakref.WeakKeyDictionary[sa.Engine, VectorCache] = weakref.WeakKeyDictionary()
