@@ -82,16 +82,17 @@ async def make_teams(store: Store, n: int = TEAMS) -> list[uuid.UUID]:
 
 
 def creates(matrix: npt.NDArray[np.float32], start: int) -> list[MemoryCreate]:
-    """Memories for rows ``start…`` of ``matrix`` (built outside every timed region)."""
+    """Memories for rows ``start…`` of ``matrix``, without their vectors: they are passed
+    as the matrix itself, ``add_many(items, embeddings=matrix)`` (built outside every
+    timed region)."""
     kinds = list(MemoryType)
     return [
         MemoryCreate(
             content=f"memory {start + i}: " + "lorem ipsum " * 8,
             memory_type=kinds[(start + i) % len(kinds)],
             importance=1 + (start + i) % 10,
-            embedding=row,  # type: ignore[arg-type]
         )
-        for i, row in enumerate(matrix)
+        for i in range(len(matrix))
     ]
 
 

@@ -112,7 +112,7 @@ async def load(
         batch = creates(rows, t * per)
         start = time.perf_counter()
         async with store.session(team_id=teams[t]) as s:
-            ids.append(await s.memories.add_many(batch))
+            ids.append(await s.memories.add_many(batch, embeddings=rows))
         lib_seconds += time.perf_counter() - start
         records = raw_records(rows, t * per, raw_teams[t], store.settings.embedding_model)
         kind = "memory" if t % 2 == 0 else "both"
