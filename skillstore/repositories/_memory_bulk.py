@@ -5,7 +5,8 @@ On PostgreSQL the memories and their ``created`` log rows go in with two binary
 in chunks, while the server is already storing the previous chunk: converting the
 vectors and encoding the rows overlaps with the database's own work instead of adding to
 it. The log payload is encoded during the memory ``COPY`` and sent right after it. On
-SQLite one ``executemany`` of a Core INSERT per table.
+SQLite one ``executemany`` per table on the driver connection, the values converted
+column by column by the columns' own bind processors.
 
 Every vector is checked (dimension, NaN/inf, all zeros) before its chunk is sent; a bad
 one aborts the ``COPY`` and the savepoint around it, so the batch is all or nothing.
@@ -32,12 +33,11 @@ from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skillstore.db import pgcopy
 from skillstore.db.base import table_of
-from skillstore.db.driver import driver_connection, driver_errors
+from skillstore.db.driver import driver_connection, driver_errors, insert_many
 from skillstore.db.pgcopy import Repeat
 from skillstore.errors import EmbeddingError, ValidationError
 from skillstore.models.memory import Memory, MemoryBase, MemoryCreate
@@ -185,11 +185,6 @@ MEMORY_UNIQUE = ("id", "content")
 LOG_UNIQUE = ("id", "memory_id", "new_content")
 
 
-def _rows(values: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    lists = {k: [v.value] * n if isinstance(v, Repeat) else v for k, v in values.items()}
-    return [dict(zip(lists, row, strict=True)) for row in zip(*lists.values(), strict=True)]
-
-
 async def insert_memories(
     session: AsyncSession,
     creates: Sequence[MemoryCreate],
@@ -208,7 +203,7 @@ async def insert_memories(
     memory["embedding"] = [row if has else None for row, has in zip(matrix, present, strict=True)]
     log["id"] = pgcopy.uuid_values(pgcopy.random_uuids(len(creates)))
     for model, values in ((Memory, memory), (MemoryLog, log)):
-        await session.execute(sa.insert(table_of(model)), _rows(values, len(creates)))
+        await insert_many(session, table_of(model), values, len(creates))
     return ids
 
 
