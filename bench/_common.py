@@ -82,16 +82,17 @@ async def make_teams(store: Store, n: int = TEAMS) -> list[uuid.UUID]:
 
 
 def creates(matrix: npt.NDArray[np.float32], start: int) -> list[MemoryCreate]:
-    """Memories for rows ``start…`` of ``matrix`` (built outside every timed region)."""
+    """Memories for rows ``start…`` of ``matrix``, without their vectors: they are passed
+    as the matrix itself, ``add_many(items, embeddings=matrix)`` (built outside every
+    timed region)."""
     kinds = list(MemoryType)
     return [
         MemoryCreate(
             content=f"memory {start + i}: " + "lorem ipsum " * 8,
             memory_type=kinds[(start + i) % len(kinds)],
             importance=1 + (start + i) % 10,
-            embedding=row,  # type: ignore[arg-type]
         )
-        for i, row in enumerate(matrix)
+        for i in range(len(matrix))
     ]
 
 
@@ -113,15 +114,25 @@ async def paired_latencies(
 ) -> tuple[list[float], list[float]]:
     """Seconds per call of both, alternating call by call (after one warm-up each), so
     that a change in the machine's load during the run affects both sides alike."""
-    await ours(inputs[0])
-    await limit(inputs[0])
-    a, b = [], []
-    for i, item in enumerate(inputs):
-        for call, out in ((ours, a), (limit, b)) if i % 2 == 0 else ((limit, b), (ours, a)):
-            start = time.perf_counter()
-            await call(item)
-            out.append(time.perf_counter() - start)
+    a, b = await interleaved_latencies([ours, limit], inputs)
     return a, b
+
+
+async def interleaved_latencies(
+    calls: list[Callable[[Any], Awaitable[Any]]], inputs: list[Any]
+) -> list[list[float]]:
+    """Seconds per call of each of ``calls``, taking turns input by input (the order
+    rotates, so none is always first), after one warm-up call each."""
+    for call in calls:
+        await call(inputs[0])
+    out: list[list[float]] = [[] for _ in calls]
+    for i, item in enumerate(inputs):
+        for j in range(len(calls)):
+            turn = (i + j) % len(calls)
+            start = time.perf_counter()
+            await calls[turn](item)
+            out[turn].append(time.perf_counter() - start)
+    return out
 
 
 def p50_ms(samples: list[float]) -> float:

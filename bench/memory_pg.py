@@ -25,6 +25,7 @@ from bench._common import (
     create_database,
     creates,
     ground_truth,
+    interleaved_latencies,
     latencies,
     make_teams,
     open_store,
@@ -47,6 +48,21 @@ WITH c AS MATERIALIZED (
       AND status IN ('active', 'disputed') AND (expires_at IS NULL OR expires_at > now()))
 SELECT id, d FROM c ORDER BY d LIMIT 10
 """
+SAME_COLUMNS_SQL = """
+WITH c AS MATERIALIZED (
+    SELECT id, embedding <=> $1 AS d FROM memory
+    WHERE team_id = $2 AND embedding IS NOT NULL AND embedding_model = $3
+      AND status IN ('active', 'disputed') AND (expires_at IS NULL OR expires_at > now())),
+r AS (SELECT id, d FROM c ORDER BY d LIMIT 10)
+SELECT r.id, r.d, m.agent_id, m.user_id, m.memory_type, m.content, m.subject,
+  m.embedding_model, m.importance, m.confidence, m.is_pinned, m.source_type,
+  m.source_conversation_id, m.source_message_ids, m.extraction_model, m.contradicts,
+  m.related_to, m.metadata, m.tier, m.status, m.expires_at, m.team_id, m.access_count,
+  m.last_accessed_at, m.superseded_by, m.version, m.created_at, m.updated_at
+FROM r JOIN memory m ON m.id = r.id ORDER BY r.d
+"""
+"""The same ranking, returning the columns of the hits' `MemoryRead` (what the library
+returns): the limit of "return the 10 best memories"."""
 HNSW_SQL = "SELECT id, embedding <=> $1 AS d FROM memory ORDER BY embedding <=> $1 LIMIT 10"
 COLUMNS = [
     "id", "team_id", "version", "memory_type", "content", "importance", "confidence",
@@ -112,7 +128,7 @@ async def load(
         batch = creates(rows, t * per)
         start = time.perf_counter()
         async with store.session(team_id=teams[t]) as s:
-            ids.append(await s.memories.add_many(batch))
+            ids.append(await s.memories.add_many(batch, embeddings=rows))
         lib_seconds += time.perf_counter() - start
         records = raw_records(rows, t * per, raw_teams[t], store.settings.embedding_model)
         kind = "memory" if t % 2 == 0 else "both"
@@ -170,21 +186,28 @@ async def main() -> None:
         team_ids = ids[team]
         truth = [{team_ids[i] for i in ground_truth(team_rows, q)} for q in queries]
         exact = await conn.prepare(EXACT_SQL)
+        same_columns = await conn.prepare(SAME_COLUMNS_SQL)
         model = store.settings.embedding_model
         tid = teams[team]
-        found_raw = [{r[0] for r in await exact.fetch(q, tid, model)} for q in queries]
+        found_raw = [{r[0] for r in await same_columns.fetch(q, tid, model)} for q in queries]
         async with store.session(team_id=tid) as s:
             found = [{h.memory.id for h in await s.memories.search(q, k=K)} for q in queries]
-            times, raw_times = await paired_latencies(
-                lambda q: s.memories.search(q, k=K),
-                lambda q: exact.fetch(q, tid, model),
+            times, raw_times, id_times = await interleaved_latencies(
+                [
+                    lambda q: s.memories.search(q, k=K),
+                    lambda q: same_columns.fetch(q, tid, model),
+                    lambda q: exact.fetch(q, tid, model),
+                ],
                 list(queries),
             )
         report(f"2. tenant-scoped top-{K} search, {per:,}-row team (p50 ms)",
                p50_ms(times), p50_ms(raw_times), "ms", goal="<= 1.20",
-               note=f"recall@10 {recall(found, truth):.3f} (raw exact "
-                    f"{recall(found_raw, truth):.3f}; goal 1.0)")  # fmt: skip
-        per_row_ms = p50_ms(raw_times) / per
+               note=f"vs raw SQL returning the same columns; recall@10 "
+                    f"{recall(found, truth):.3f} (raw exact {recall(found_raw, truth):.3f}; "
+                    "goal 1.0)")  # fmt: skip
+        report("2b. the same vs raw SQL returning only (id, distance)",
+               p50_ms(times), p50_ms(id_times), "ms", goal="(reported)")  # fmt: skip
+        per_row_ms = p50_ms(id_times) / per
 
         # 3. unscoped / large candidate set
         truth_all = [{ids[i // per][i % per] for i in ground_truth(matrix, q)} for q in queries]

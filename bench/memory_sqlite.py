@@ -52,9 +52,10 @@ async def main() -> None:
         ids = []
         start = time.perf_counter()
         for t in range(TEAMS):
-            batch = creates(matrix[t * per : (t + 1) * per], t * per)
+            part = matrix[t * per : (t + 1) * per]
+            batch = creates(part, t * per)
             async with store.session(team_id=teams[t]) as s:
-                ids.append(await s.memories.add_many(batch))
+                ids.append(await s.memories.add_many(batch, embeddings=part))
         print(f"    (loaded with add_many at {rows / (time.perf_counter() - start):,.0f} rows/s, "
               "memory and log rows, validation included)")  # fmt: skip
 

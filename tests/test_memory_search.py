@@ -6,13 +6,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from skillstore.db.base import table_of
 from skillstore.errors import EmbeddingError, ValidationError
 from skillstore.models import Memory, MemoryRead, MemoryTier, MemoryType
+from skillstore.repositories._memory_search import _SEARCHABLE
 from skillstore.store import Store
 from skillstore.vector import VectorQuery, backend_for, live_filters, nearest
-from skillstore.vector.pgvector import PgVectorBackend
+from skillstore.vector.pgvector import PgVectorBackend, Plan, _statement
 from tests.memory_data import clustered, dim, make_agents, memory, memory_team, numpy_top_k
 
 ROWS = 600
@@ -109,6 +111,8 @@ async def test_min_similarity_and_k_limit_hits(store: Store) -> None:
         above = await s.memories.search(q, k=50, min_similarity=cut)
         assert [h.memory.id for h in above] == [h.memory.id for h in hits[:21]]
         assert len(await s.memories.search(q, k=3)) == 3
+        # k is part of the statement's text: each k has its own, reused on the next call
+        assert [len(await s.memories.search(q, k=k)) for k in (3, 7, 3, 7)] == [3, 7, 3, 7]
         with pytest.raises(ValidationError, match="k must be"):
             await s.memories.search(q, k=0)
         with pytest.raises(ValidationError, match="unknown memory type"):
@@ -215,3 +219,24 @@ def test_from_trusted_builds_what_model_construct_builds() -> None:
     # Missing fields: model_construct's defaults, not a half-built instance.
     partial = {k: v for k, v in values.items() if k != "tier"}
     assert MemoryRead.from_trusted(partial) == MemoryRead.model_construct(**partial)
+
+
+@pytest.mark.parametrize("plan", ["exact", "hnsw"])
+def test_postgres_search_sql_writes_k_and_the_searchable_statuses_as_constants(
+    plan: Plan,
+) -> None:
+    table = table_of(Memory)
+    query = VectorQuery(
+        table=table,
+        column=table.c.embedding,
+        vector=np.ones(4, dtype=np.float32),
+        k=7,
+        where=(table.c.team_id == uuid.uuid4(), _SEARCHABLE),
+        dimensions=4,
+    )
+    compiled = _statement(query, plan).compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+    values = compiled.construct_params(params={"query_vector": query.vector})
+    sql = compiled.construct_expanded_state(values).statement
+    # bound, these two made PostgreSQL re-plan the prepared search or rebuild an array
+    # per candidate row
+    assert "LIMIT 7" in sql and "status IN ('active', 'disputed')" in sql

@@ -10,6 +10,9 @@ cached by the driver) or aiosqlite (``execute_fetchall``: one thread hop). Bind 
 result values go through the same type processors SQLAlchemy would use, so callers see
 the same Python values.
 
+`insert_many` is the same idea for bulk inserts on SQLite: the values converted column
+by column by the same bind processors, then one ``executemany`` on the driver.
+
 It runs inside the session's transaction (the connection the session already holds).
 Driver exceptions are translated like any other.
 
@@ -31,6 +34,7 @@ from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
+from skillstore.db.pgcopy import Repeat
 from skillstore.db.translate import translate_driver_error
 
 AnySelect: TypeAlias = "sa.Select[*tuple[Any, ...]]"
@@ -213,3 +217,30 @@ async def driver_rows(session: AsyncSession, stmt: Shaped | AnySelect) -> list[t
         else:
             records = await raw.execute_fetchall(sql, args)
     return _processed(entry, records)
+
+
+async def insert_many(
+    session: AsyncSession, table: sa.Table, values: dict[str, Any], n: int
+) -> None:
+    """Insert ``n`` rows given column by column (a `Repeat` where all rows share the value)
+    with one ``executemany`` on the driver connection. Each column's values go through its
+    type's bind processor, as SQLAlchemy would send them; but SQLAlchemy's executemany
+    builds and processes every parameter of every row one call at a time (150 us of a
+    260 us memory row on SQLite)."""
+    dialect = session.get_bind().dialect
+    compiled = (
+        sa.insert(table)
+        .values({name: sa.bindparam(name) for name in values})
+        .compile(dialect=dialect)
+    )
+    columns = []
+    for name in compiled.positiontup or ():
+        process = table.c[name].type._cached_bind_processor(dialect)
+        value = values[name]
+        if isinstance(value, Repeat):
+            columns.append([process(value.value) if process else value.value] * n)
+        else:
+            columns.append(list(map(process, value)) if process else list(value))
+    raw = await driver_connection(session)
+    with driver_errors(f"INSERT {table.name}"):
+        await raw.executemany(compiled.string, list(zip(*columns, strict=True)))

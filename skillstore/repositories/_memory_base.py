@@ -34,7 +34,7 @@ from skillstore.models.memory import (
 )
 from skillstore.models.memory_log import MemoryAction, MemoryLog
 from skillstore.models.tenancy import User
-from skillstore.repositories._memory_bulk import Batch, insert_memories
+from skillstore.repositories._memory_bulk import Batch, embedding_matrix, insert_memories
 from skillstore.repositories._memory_search import MemorySearch
 from skillstore.repositories.base import coerce
 from skillstore.vector import check_query_vector
@@ -186,13 +186,18 @@ class MemoryWrites(MemorySearch):
         note = Note(changed_by=changed_by or memory.source_type.value)
         return self._to_read(await self._add_row(memory, note))
 
-    async def add_many(self, items: Sequence[Any]) -> list[uuid.UUID]:
+    async def add_many(self, items: Sequence[Any], *, embeddings: Any = None) -> list[uuid.UUID]:
         """Store many memories at once (binary COPY on PostgreSQL); their ids, in order.
 
         All items are validated before anything is written; the batch is all or nothing.
+        ``embeddings``, when given, holds the items' vectors as one matrix, row ``i`` for
+        item ``i`` (which then carries none): see `MemoryText.add_many`.
         """
         creates = [coerce(item, MemoryCreate) for item in items]
         settings = self._ctx.settings
+        matrix = None
+        if embeddings is not None:
+            matrix = embedding_matrix(embeddings, creates, settings.embedding_dimensions)
         for column in self.references:
             for ref in {getattr(c, column) for c in creates} - {None}:
                 await self._check_references({column: ref})
@@ -204,7 +209,7 @@ class MemoryWrites(MemorySearch):
             now=utcnow(),
         )
         async with self._write():
-            return await insert_memories(self._session, creates, batch)
+            return await insert_memories(self._session, creates, batch, matrix)
 
     async def update(
         self,

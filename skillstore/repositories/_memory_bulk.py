@@ -5,10 +5,18 @@ On PostgreSQL the memories and their ``created`` log rows go in with two binary
 in chunks, while the server is already storing the previous chunk: converting the
 vectors and encoding the rows overlaps with the database's own work instead of adding to
 it. The log payload is encoded during the memory ``COPY`` and sent right after it. On
-SQLite one ``executemany`` of a Core INSERT per table.
+SQLite one ``executemany`` per table on the driver connection, the values converted
+column by column by the columns' own bind processors.
 
 Every vector is checked (dimension, NaN/inf, all zeros) before its chunk is sent; a bad
 one aborts the ``COPY`` and the savepoint around it, so the batch is all or nothing.
+
+The vectors may come as one matrix (``add_many(items, embeddings=matrix)``, what batch
+embedding models return): turning a ``list[float]`` per item into float32 was the largest
+Python cost left per row (7-10 us of 384 dimensions); a float32 matrix needs no
+conversion at all. Rejected for that: letting `MemoryCreate.embedding` keep a numpy array
+(its type would no longer say what it holds, and models holding arrays cannot be compared
+with ``==``).
 
 Rejected: ``session.add_all`` (ORM unit-of-work bookkeeping per row, ~20x slower),
 asyncpg's ``copy_records_to_table`` (a codec call per value: 0.43 of a raw COPY), and
@@ -25,14 +33,13 @@ from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skillstore.db import pgcopy
 from skillstore.db.base import table_of
-from skillstore.db.driver import driver_connection, driver_errors
+from skillstore.db.driver import driver_connection, driver_errors, insert_many
 from skillstore.db.pgcopy import Repeat
-from skillstore.errors import EmbeddingError
+from skillstore.errors import EmbeddingError, ValidationError
 from skillstore.models.memory import Memory, MemoryBase, MemoryCreate
 from skillstore.models.memory_log import MemoryAction, MemoryLog
 
@@ -57,29 +64,67 @@ class Batch:
     now: datetime
 
 
+def embedding_matrix(
+    embeddings: Any, creates: Sequence[MemoryCreate], dim: int
+) -> npt.NDArray[np.float32]:
+    """``embeddings`` (one row per item of ``creates``) as a float32 matrix; a C-ordered
+    float32 array is used as it is (no copy, no per-value conversion).
+
+    Raises:
+        EmbeddingError: not a matrix of numbers of shape ``(len(creates), dim)``.
+        ValidationError: an item carries its own embedding as well.
+    """
+    import numpy as np
+
+    try:
+        matrix = np.ascontiguousarray(embeddings, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise EmbeddingError("embeddings must be a matrix of numbers, one row per item") from exc
+    if matrix.shape != (len(creates), dim):
+        raise EmbeddingError(
+            f"embeddings has shape {matrix.shape} but {len(creates)} items in a store of "
+            f"{dim} dimensions need ({len(creates)}, {dim})"
+        )
+    own = next((i for i, c in enumerate(creates) if c.embedding is not None), None)
+    if own is not None:
+        raise ValidationError(
+            f"item {own} has its own embedding and embeddings were given too; pass each vector once"
+        )
+    return matrix
+
+
 def vector_matrix(
-    creates: Sequence[MemoryCreate], dim: int, *, offset: int = 0
+    creates: Sequence[MemoryCreate],
+    dim: int,
+    *,
+    offset: int = 0,
+    given: npt.NDArray[np.float32] | None = None,
 ) -> tuple[npt.NDArray[np.float32], list[bool]]:
     """The embeddings as one checked float32 matrix (zeros where a memory has none), and
-    which rows have one.
+    which rows have one. ``given`` is these rows of an `embedding_matrix` (every row has
+    a vector).
 
     Raises:
         EmbeddingError: naming the first offending item (by position + ``offset``).
     """
     import numpy as np
 
-    present = [c.embedding is not None for c in creates]
-    for i, create in enumerate(creates):
-        if create.embedding is not None and len(create.embedding) != dim:
-            raise EmbeddingError(
-                f"item {offset + i}: embedding has {len(create.embedding)} dimensions but this "
-                f"store uses {dim}; embed with the configured model or change "
-                "StoreSettings.embedding_dimensions before migrating"
-            )
-    zeros = [0.0] * dim
-    matrix = np.array(
-        [c.embedding if c.embedding is not None else zeros for c in creates], dtype=np.float32
-    ).reshape(len(creates), dim)
+    if given is not None:
+        matrix, present = given, [True] * len(creates)
+    else:
+        present = [c.embedding is not None for c in creates]
+        for i, create in enumerate(creates):
+            if create.embedding is not None and len(create.embedding) != dim:
+                raise EmbeddingError(
+                    f"item {offset + i}: embedding has {len(create.embedding)} dimensions but "
+                    f"this store uses {dim}; embed with the configured model or change "
+                    "StoreSettings.embedding_dimensions before migrating"
+                )
+        zeros = [0.0] * dim
+        matrix = np.array(
+            [c.embedding if c.embedding is not None else zeros for c in creates],
+            dtype=np.float32,
+        ).reshape(len(creates), dim)
     finite = np.isfinite(matrix).all(axis=1)
     zero = np.array(present, dtype=bool) & ~np.abs(matrix).max(axis=1, initial=0.0).astype(bool)
     if not finite.all() or zero.any():
@@ -140,26 +185,25 @@ MEMORY_UNIQUE = ("id", "content")
 LOG_UNIQUE = ("id", "memory_id", "new_content")
 
 
-def _rows(values: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    lists = {k: [v.value] * n if isinstance(v, Repeat) else v for k, v in values.items()}
-    return [dict(zip(lists, row, strict=True)) for row in zip(*lists.values(), strict=True)]
-
-
 async def insert_memories(
-    session: AsyncSession, creates: Sequence[MemoryCreate], batch: Batch
+    session: AsyncSession,
+    creates: Sequence[MemoryCreate],
+    batch: Batch,
+    given: npt.NDArray[np.float32] | None = None,
 ) -> list[uuid.UUID]:
-    """Insert ``creates`` and their ``created`` log rows; the new ids, in order."""
+    """Insert ``creates`` and their ``created`` log rows; the new ids, in order. ``given``
+    holds their vectors when they came as one `embedding_matrix`."""
     id_fields = pgcopy.random_uuids(len(creates))
     ids = pgcopy.uuid_values(id_fields)
     if session.get_bind().dialect.name == "postgresql":
-        await _copy(session, creates, ids, id_fields, batch)
+        await _copy(session, creates, ids, id_fields, batch, given)
         return ids
-    matrix, present = vector_matrix(creates, batch.dimensions)
+    matrix, present = vector_matrix(creates, batch.dimensions, given=given)
     memory, log = _columns(creates, ids, present, batch)
     memory["embedding"] = [row if has else None for row, has in zip(matrix, present, strict=True)]
     log["id"] = pgcopy.uuid_values(pgcopy.random_uuids(len(creates)))
     for model, values in ((Memory, memory), (MemoryLog, log)):
-        await session.execute(sa.insert(table_of(model)), _rows(values, len(creates)))
+        await insert_many(session, table_of(model), values, len(creates))
     return ids
 
 
@@ -193,6 +237,7 @@ async def _copy(
     ids: list[uuid.UUID],
     id_fields: list[bytes],
     batch: Batch,
+    given: npt.NDArray[np.float32] | None,
 ) -> None:
     memory_table, log_table = table_of(Memory), table_of(MemoryLog)
     log_chunks: list[bytes] = []
@@ -201,7 +246,8 @@ async def _copy(
         yield pgcopy.HEADER
         for start in range(0, len(creates), CHUNK_ROWS):
             part = creates[start : start + CHUNK_ROWS]
-            matrix, present = vector_matrix(part, batch.dimensions, offset=start)
+            vectors = None if given is None else given[start : start + CHUNK_ROWS]
+            matrix, present = vector_matrix(part, batch.dimensions, offset=start, given=vectors)
             memory, log = _columns(part, ids[start : start + CHUNK_ROWS], present, batch)
             (_, rows), (_, log_rows) = _copy_rows(
                 memory,

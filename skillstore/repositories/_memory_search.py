@@ -35,6 +35,16 @@ _READ_COLUMNS = tuple(
 
 _LIVE: dict[tuple[Any, ...], tuple[sa.ColumnElement[bool], ...]] = {}
 
+# The searchable statuses are written into the SQL, not bound: in the generic plan
+# PostgreSQL settles on for a search statement prepared once, ``status IN ($6, $7)``
+# builds its array of bound values again for every candidate row (a tenth of a tenant
+# search); constants are folded once, when the plan is made.
+_SEARCHABLE = col(Memory.status).in_(
+    sa.bindparam(
+        "searchable_statuses", list(SEARCHABLE_STATUSES), expanding=True, literal_execute=True
+    )
+)
+
 
 def parse_types(memory_types: Iterable[MemoryType | str] | None) -> list[MemoryType] | None:
     """Memory types as `MemoryType`, or a `ValidationError` listing the valid ones."""
@@ -69,7 +79,7 @@ class MemorySearch(TenantRepository[Memory, MemoryRead]):
         if types is not None:
             equals["memory_type"] = types
         where = live_filters(Memory, team_id=self.team_id, equals=equals, embedding_model=model)
-        live = (*where, col(Memory.status).in_(SEARCHABLE_STATUSES))
+        live = (*where, _SEARCHABLE)
         if len(_LIVE) > 4096:
             _LIVE.clear()
         _LIVE[key] = live

@@ -45,10 +45,25 @@ class MemoryText(MemoryWrites):
         (memory,) = await self._with_vectors([coerce(data, MemoryCreate)])
         return await super().add(memory, deduplicate=deduplicate, changed_by=changed_by)
 
-    async def add_many(self, items: Sequence[Any]) -> list[uuid.UUID]:
-        """Store many memories at once, embedding those without a vector in one call."""
-        creates = await self._with_vectors([coerce(item, MemoryCreate) for item in items])
-        return await super().add_many(creates)
+    async def add_many(self, items: Sequence[Any], *, embeddings: Any = None) -> list[uuid.UUID]:
+        """Store many memories at once, embedding those without a vector in one call.
+
+        Args:
+            items: `MemoryCreate` instances (or mappings of their fields).
+            embeddings: optionally, all the items' vectors as one matrix of shape
+                ``(len(items), embedding_dimensions)``, row ``i`` for item ``i`` (e.g. what
+                a batch embedding model returns); the items then carry none. A float32
+                numpy array is used as it is, which for large batches is much cheaper
+                than one list of floats per item. Every row is checked like any vector.
+
+        Raises:
+            EmbeddingError: a vector has the wrong size, NaN/inf, or is all zeros.
+            ValidationError: an item carries its own embedding while ``embeddings`` is given.
+        """
+        creates = [coerce(item, MemoryCreate) for item in items]
+        if embeddings is None:
+            creates = await self._with_vectors(creates)
+        return await super().add_many(creates, embeddings=embeddings)
 
     async def search_text(self, text: str, *, k: int = 10, **filters: Any) -> list[MemoryHit]:
         """`search` with ``text`` embedded by the store's embedder.
