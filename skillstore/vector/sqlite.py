@@ -110,8 +110,7 @@ class SQLiteBackend:
                     best = top_k(*none, entry.rowids, sims, query.k)
                     return await _winners(session, query, *best)
         keep = token if token is not None and not cache.too_big(key, token) else None
-        vec = settings.sqlite_vec and (await session.connection()).info.get(CONNECTION_FLAG)
-        if keep is None and vec:
+        if keep is None and settings.sqlite_vec and await _vec_loaded(session):
             return await _winners(session, query, *await _score_in_sql(session, query))
         best, kept = await _scan(session, query, unit, settings, keep, budget)
         if keep is not None:
@@ -198,6 +197,10 @@ def _earliest(soonest: datetime | None, values: Any) -> datetime | None:
     if soonest is not None:
         found.append(soonest)
     return min(found) if found else None
+
+
+async def _vec_loaded(session: AsyncSession) -> bool:
+    return bool((await session.connection()).info.get(CONNECTION_FLAG))
 
 
 async def _score_in_sql(session: AsyncSession, query: VectorQuery) -> tuple[Ids, Sims]:
