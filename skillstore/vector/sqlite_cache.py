@@ -215,8 +215,7 @@ def _scope(query: VectorQuery, session: AsyncSession) -> str:
             and clause.left.name == "team_id"
             and isinstance(clause.right, BindParameter)
         ):
-            dialect = session.get_bind().dialect
-            stored = clause.left.type.dialect_impl(dialect).bind_processor(dialect)
+            stored = clause.left.type._cached_bind_processor(session.get_bind().dialect)
             value = clause.right.effective_value
             return str(stored(value) if stored is not None else value)
     return ANY_ROW
