@@ -169,6 +169,7 @@ def _paths(dialect: str) -> dict[str, dict[str, Any]]:
         return {"default": {}}
     paths: dict[str, dict[str, Any]] = {
         "kept in memory": {},
+        "kept in memory, read in chunks": {"vector_chunk_rows": 64},
         "scanned": {"sqlite_vector_cache_mb": 0, "sqlite_vec": False, "vector_chunk_rows": 64},
     }
     if sqlite_vec.unavailable() is None:
