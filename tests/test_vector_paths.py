@@ -92,6 +92,30 @@ async def test_search_follows_every_change_made_after_an_earlier_search(store: S
     assert await found(store, team_id, q) == live.expected(q)
 
 
+class Abandon(Exception):
+    pass
+
+
+async def test_vectors_seen_inside_a_rolled_back_unit_of_work_are_never_reused(
+    committed_store: Store,
+) -> None:
+    store = committed_store
+    team_id, live = await seeded(store)
+    q = clustered(1, dim(store), seed=84)[0]
+    with pytest.raises(Abandon):
+        async with store.session(team_id=team_id) as s:
+            phantom = await s.memories.add(memory(q))
+            assert (await s.memories.search(q, k=K))[0].memory.id == phantom.id
+            raise Abandon
+    # The next change comes before any search: a counter would now be back at the
+    # value the rolled-back search saw, and its vectors would look current.
+    async with store.session(team_id=team_id) as s:
+        kept = await s.memories.add(memory(-q))  # likely the phantom's rowid, not its vector
+    live.vectors[kept.id] = -q
+    assert await found(store, team_id, q) == live.expected(q)
+    assert await found(store, team_id, -q) == live.expected(-q)
+
+
 async def test_search_sees_rows_another_engine_and_raw_sql_changed(
     committed_store: Store,
 ) -> None:
