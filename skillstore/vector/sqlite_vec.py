@@ -3,8 +3,9 @@
 With it, a SQLite search whose candidates are not kept in memory is scored inside SQLite
 (``vec_distance_cosine`` over the same float32 blobs), so the blobs never cross into
 Python. It is an accelerator only: results are the same exact ranking as numpy's, and
-nothing requires it. Many Python builds (pyenv's by default) ship a ``sqlite3`` without
-``enable_load_extension``; there the extension is simply not used.
+nothing requires it. Python builds configured without
+``--enable-loadable-sqlite-extensions`` ship a ``sqlite3`` that cannot load extensions;
+there it is simply not used.
 
 Rejected: its ``vec0`` virtual tables (a second copy of every vector, and filters cannot
 reach inside the scan, so a tenant's top-k would need post-filtering).
