@@ -22,38 +22,36 @@ CONNECTION_FLAG = "sqlite_vec"
 
 
 @cache
-def unavailable() -> str | None:
-    """Why sqlite-vec cannot be used in this process, or None when it can."""
+def _probe() -> tuple[str | None, str | None]:
+    """(the loadable extension's version, why it cannot be loaded), once per process."""
     try:
         import sqlite_vec
     except ImportError:
-        return "the sqlite-vec package is not installed (pip install 'skillstore[sqlite-vec]')"
+        return (
+            None,
+            "the sqlite-vec package is not installed (pip install 'skillstore[sqlite-vec]')",
+        )
     probe = sqlite3.connect(":memory:")
     try:
         if not hasattr(probe, "enable_load_extension"):
-            return "this Python's sqlite3 was built without extension loading"
+            return None, "this Python's sqlite3 was built without extension loading"
         probe.enable_load_extension(True)
         sqlite_vec.load(probe)
-        return None
+        return str(probe.execute("SELECT vec_version()").fetchone()[0]), None
     except sqlite3.Error as exc:
-        return f"the sqlite-vec extension did not load: {exc}"
+        return None, f"the sqlite-vec extension did not load: {exc}"
     finally:
         probe.close()
+
+
+def unavailable() -> str | None:
+    """Why sqlite-vec cannot be used in this process, or None when it can."""
+    return _probe()[1]
 
 
 def version() -> str | None:
     """The loadable extension's version, or None."""
-    if unavailable() is not None:
-        return None
-    import sqlite_vec
-
-    probe = sqlite3.connect(":memory:")
-    try:
-        probe.enable_load_extension(True)
-        sqlite_vec.load(probe)
-        return str(probe.execute("SELECT vec_version()").fetchone()[0])
-    finally:
-        probe.close()
+    return _probe()[0]
 
 
 async def load(connection: Any) -> None:
