@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,23 @@ def parse_args(doc: str | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=100_000, help="memories to load (100k)")
     parser.add_argument("--queries", type=int, default=100, help="queries per measurement")
     return parser.parse_args()
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What both benchmarks load and ask: ``rows`` memories, ``per`` in each team."""
+
+    rows: int
+    per: int
+    matrix: npt.NDArray[np.float32]
+    queries: npt.NDArray[np.float32]
+
+
+def workload(doc: str | None) -> Workload:
+    """The workload the command line asks for (rows rounded down to whole teams)."""
+    args = parse_args(doc)
+    rows = args.rows - args.rows % TEAMS
+    return Workload(rows, rows // TEAMS, vectors(rows, seed=1), vectors(args.queries, seed=2))
 
 
 def vectors(n: int, *, seed: int, rank: int = 24, noise: float = 0.6) -> npt.NDArray[np.float32]:

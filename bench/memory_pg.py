@@ -31,11 +31,10 @@ from bench._common import (
     open_store,
     p50_ms,
     paired_latencies,
-    parse_args,
     postgres,
     recall,
     report,
-    vectors,
+    workload,
 )
 from skillstore import Memory, Store
 from skillstore.db.engine import register_vector_codec
@@ -147,18 +146,15 @@ async def load(
 
 
 async def main() -> None:
-    args = parse_args(__doc__)
-    rows = args.rows - args.rows % TEAMS
-    per = rows // TEAMS
-    matrix = vectors(rows, seed=1)
-    queries = vectors(args.queries, seed=2)
+    work = workload(__doc__)
+    rows, per, matrix, queries = work.rows, work.per, work.matrix, work.queries
     with postgres() as admin:
         lib_url = await create_database(admin, "bench_lib")
         raw_url = await create_database(admin, "bench_raw")
         store = await open_store(lib_url)
         await open_store(raw_url)
         print(f"PostgreSQL + pgvector, {rows:,} memories x {DIM} dims across {TEAMS} teams, "
-              f"{args.queries} queries, structured (low-rank + noise) vectors\n")  # fmt: skip
+              f"{len(queries)} queries, structured (low-rank + noise) vectors\n")  # fmt: skip
 
         teams, ids, lib_s, raw_memory, raw_both = await load(store, raw_url, matrix)
         report("1. add_many throughput (rows/s; both without the HNSW index, built after)",

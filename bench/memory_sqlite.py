@@ -28,27 +28,23 @@ from bench._common import (
     open_store,
     p50_ms,
     paired_latencies,
-    parse_args,
     recall,
     report,
     settings,
-    vectors,
+    workload,
 )
 from skillstore import Store
 from skillstore.vector import sqlite_vec
 
 
 async def main() -> None:
-    args = parse_args(__doc__)
-    rows = args.rows - args.rows % TEAMS
-    per = rows // TEAMS
-    matrix = vectors(rows, seed=1)
-    queries = vectors(args.queries, seed=2)
+    work = workload(__doc__)
+    rows, per, matrix, queries = work.rows, work.per, work.matrix, work.queries
     with tempfile.TemporaryDirectory(prefix="skillstore-bench-sqlite-") as root:
         store = await open_store(f"sqlite+aiosqlite:///{Path(root) / 'bench.db'}")
         teams = await make_teams(store)
-        print(f"SQLite (no extension), {rows:,} memories x {DIM} dims across {TEAMS} teams, "
-              f"{args.queries} queries, structured (low-rank + noise) vectors\n")  # fmt: skip
+        print(f"SQLite, {rows:,} memories x {DIM} dims across {TEAMS} teams, "
+              f"{len(queries)} queries, structured (low-rank + noise) vectors\n")  # fmt: skip
         ids = []
         start = time.perf_counter()
         for t in range(TEAMS):
