@@ -28,12 +28,14 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.sql.sqltypes import AutoString
 
-import skillstore.models  # noqa: F401  (registers every table)
 from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX, metadata
 from skillstore.db.ddl import VECTOR_VERSION, restore_sqlite_triggers
 from skillstore.db.engine import create_engine
 from skillstore.db.types import Ciphertext, Embedding, PydanticJSON, StrList, UTCDateTime, UUIDList
+from skillstore.models import load_all
 from skillstore.settings import StoreSettings
+
+load_all()  # every table is in the metadata the revisions are compared with
 
 config = context.config
 MIGRATION_LOCK = 7_355_608_001  # arbitrary, fixed: pg_advisory_xact_lock key
@@ -151,7 +153,7 @@ def main() -> None:
         asyncio.run(run_async(given))
     else:
         url = os.environ.get("SKILLSTORE_DATABASE_URL") or config.get_main_option("sqlalchemy.url")
-        engine = create_engine(StoreSettings(database_url=url or ""), pooled=False)
+        engine = create_engine(StoreSettings(database_url=url or ""), migrations=True)
         try:
             asyncio.run(run_async(engine))
         finally:

@@ -9,7 +9,8 @@ same code runs on SQLite (embedded, the default) and PostgreSQL + pgvector.
         team = await s.teams.create(TeamCreate(name="Acme", slug="acme"), owner_id=user.id)
 """
 
-from skillstore.crypto import Cipher
+from typing import TYPE_CHECKING, Any
+
 from skillstore.embedding import Embedder, HashingEmbedder, OpenAIEmbedder
 from skillstore.errors import (
     AppendOnlyError,
@@ -27,12 +28,29 @@ from skillstore.errors import (
     ValidationError,
     WebhookVerificationError,
 )
-from skillstore.models import *  # noqa: F403
 from skillstore.models import __all__ as _models
 from skillstore.settings import StoreSettings
 from skillstore.store import Store, StoreSession
 
+if TYPE_CHECKING:
+    from skillstore.crypto import Cipher
+    from skillstore.models import *  # noqa: F403
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Models are imported when first used (see `skillstore.models`); so is cryptography.
+    if name == "Cipher":
+        from skillstore.crypto import Cipher
+
+        return Cipher
+    if name in _models:
+        from skillstore import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'skillstore' has no attribute {name!r}")
+
 
 __all__ = [
     "AppendOnlyError",

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from skillstore import _migrate
 from skillstore.crypto import Cipher
 from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX, metadata
-from skillstore.db.ddl import VECTOR_INDEX_MAX_DIMENSIONS
 from skillstore.db.engine import create_engine
+from skillstore.db.schema import VECTOR_INDEX_MAX_DIMENSIONS
 from skillstore.db.types import encrypted_columns, vector_columns
 from skillstore.errors import CredentialError, SkillstoreError
 from skillstore.settings import StoreSettings
@@ -46,7 +46,7 @@ def _first_line(exc: BaseException) -> str:
 async def diagnose(settings: StoreSettings) -> list[Check]:
     """Run every check against ``settings``; never raises."""
     try:
-        engine = create_engine(settings, pooled=False)
+        engine = create_engine(settings, migrations=True)
     except SkillstoreError as exc:
         return [Check("database", "problem", str(exc))]
     try:

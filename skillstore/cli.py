@@ -108,7 +108,7 @@ async def db_upgrade(revision: str, url: str | None) -> None:
     """
     async with await open_store(url) as store:
         await store.upgrade(revision)
-        at = await _migrate.current(store.engine)
+        at = await _migrate.current(store.settings)
     click.echo(f"database at revision {at} ({'head' if at == _migrate.head() else 'not head'})")
 
 
@@ -124,8 +124,8 @@ async def db_downgrade(revision: str, url: str | None) -> None:
       skillstore db downgrade -1      # undo the newest revision
     """
     async with await open_store(url) as store:
-        await _migrate.downgrade(store.engine, store.settings, revision)
-        at = await _migrate.current(store.engine)
+        await _migrate.downgrade(store.settings, revision)
+        at = await _migrate.current(store.settings)
     click.echo(f"database at revision {at or 'base (empty)'}")
 
 
@@ -140,7 +140,7 @@ async def db_current(url: str | None) -> None:
       skillstore db current
     """
     async with await open_store(url) as store:
-        at = await _migrate.current(store.engine)
+        at = await _migrate.current(store.settings)
     newest = _migrate.head()
     state = "head" if at == newest else f"behind head {newest}: run `skillstore db upgrade`"
     click.echo(f"{at or 'base (empty)'} ({state})")
@@ -157,7 +157,7 @@ async def db_check(url: str | None) -> None:
       skillstore db check --url sqlite+aiosqlite:///./ci.db
     """
     async with await open_store(url) as store:
-        differences = await _migrate.check(store.engine, store.settings)
+        differences = await _migrate.check(store.settings)
     if differences:
         click.echo("models and migrations disagree:", err=True)
         for line in differences:

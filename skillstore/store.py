@@ -1,9 +1,10 @@
 """`Store` (engine, sessions, cipher, migrations) and `StoreSession` (one unit of work).
 
 A session commits when its ``async with`` block ends and rolls back on any exception;
-repositories never commit. Repositories hang off the session as properties, built on
-first use, so a tenant-scoped one fails with `TenantRequiredError` exactly where it is
-used without a team.
+repositories never commit. Repositories hang off the session as properties, built (and
+their modules imported) on first use, so a tenant-scoped one fails with
+`TenantRequiredError` exactly where it is used without a team, and a process that only
+stores memories never imports the workflow models.
 """
 
 from __future__ import annotations
@@ -12,41 +13,41 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from skillstore import _migrate
-from skillstore.crypto import Cipher
-from skillstore.db.base import metadata
 from skillstore.db.engine import create_engine
+from skillstore.db.statements import Statements
 from skillstore.db.translate import translated
-from skillstore.db.types import encrypted_columns
+from skillstore.db.unit import UnitOfWork
 from skillstore.embedding import Embedder, embedder_from_settings
 from skillstore.errors import CredentialError, DatabaseError, EmbeddingError
-from skillstore.models.audit import AuditEvent
-from skillstore.repositories.agents import AgentRepository
-from skillstore.repositories.audit import AuditRepository
 from skillstore.repositories.base import RepoContext
-from skillstore.repositories.client import ClientRepository, FeedbackRepository
-from skillstore.repositories.conversation import ConversationRepository, MessageRepository
-from skillstore.repositories.credentials import CredentialRepository
-from skillstore.repositories.executions import ExecutionRepository
-from skillstore.repositories.knowledge import DocumentRepository, SkillFileRepository
-from skillstore.repositories.mcp_server import McpServerRepository
-from skillstore.repositories.memory import MemoryRepository
-from skillstore.repositories.observability import AgentLogRepository, AgentMetricRepository
-from skillstore.repositories.schedule import ScheduleRepository
-from skillstore.repositories.task import (
-    EscalationRepository,
-    TaskArtifactRepository,
-    TaskRepository,
-)
-from skillstore.repositories.tenancy import TeamRepository, UserRepository
-from skillstore.repositories.webhook import WebhookRepository
-from skillstore.repositories.workflow import WorkflowRepository
 from skillstore.settings import StoreSettings
+
+if TYPE_CHECKING:
+    from skillstore.crypto import Cipher
+    from skillstore.repositories.agents import AgentRepository
+    from skillstore.repositories.audit import AuditRepository
+    from skillstore.repositories.client import ClientRepository, FeedbackRepository
+    from skillstore.repositories.conversation import ConversationRepository, MessageRepository
+    from skillstore.repositories.credentials import CredentialRepository
+    from skillstore.repositories.executions import ExecutionRepository
+    from skillstore.repositories.knowledge import DocumentRepository, SkillFileRepository
+    from skillstore.repositories.mcp_server import McpServerRepository
+    from skillstore.repositories.memory import MemoryRepository
+    from skillstore.repositories.observability import AgentLogRepository, AgentMetricRepository
+    from skillstore.repositories.schedule import ScheduleRepository
+    from skillstore.repositories.task import (
+        EscalationRepository,
+        TaskArtifactRepository,
+        TaskRepository,
+    )
+    from skillstore.repositories.tenancy import TeamRepository, UserRepository
+    from skillstore.repositories.webhook import WebhookRepository
+    from skillstore.repositories.workflow import WorkflowRepository
 
 
 class StoreSession:
@@ -60,126 +61,174 @@ class StoreSession:
         """The team this session is scoped to, if any."""
         return self._ctx.team_id
 
+    @property
+    def readonly(self) -> bool:
+        """Whether this session refuses writes."""
+        return self._ctx.uow.readonly
+
     async def execute(
         self, statement: sa.Executable, params: Mapping[str, Any] | None = None
     ) -> sa.Result[Any]:
-        """Run a SQLAlchemy statement in this unit of work.
+        """Run any SQLAlchemy statement in this unit of work (through SQLAlchemy itself).
 
-        It runs in a SAVEPOINT, like every repository write: if it fails, the error is
-        translated and the rest of the unit of work is unaffected.
+        It runs in a SAVEPOINT: if it fails, the error is translated and the rest of the
+        unit of work is unaffected.
         """
         with translated():
-            async with self._ctx.session.begin_nested():
-                return await self._ctx.session.execute(statement, params)
+            return await self._ctx.uow.execute(statement, params)
 
     @cached_property
     def users(self) -> UserRepository:
         """Users (global)."""
+        from skillstore.repositories.tenancy import UserRepository
+
         return UserRepository(self._ctx)
 
     @cached_property
     def teams(self) -> TeamRepository:
         """Teams and memberships (global)."""
+        from skillstore.repositories.tenancy import TeamRepository
+
         return TeamRepository(self._ctx)
 
     @cached_property
     def agents(self) -> AgentRepository:
         """Agent configurations (tenant-scoped)."""
+        from skillstore.repositories.agents import AgentRepository
+
         return AgentRepository(self._ctx)
 
     @cached_property
     def credentials(self) -> CredentialRepository:
         """Encrypted credentials (tenant-scoped)."""
+        from skillstore.repositories.credentials import CredentialRepository
+
         return CredentialRepository(self._ctx)
 
     @cached_property
     def executions(self) -> ExecutionRepository:
         """Agent and workflow runs (tenant-scoped)."""
+        from skillstore.repositories.executions import ExecutionRepository
+
         return ExecutionRepository(self._ctx)
 
     @cached_property
     def conversations(self) -> ConversationRepository:
         """Conversations (tenant)."""
+        from skillstore.repositories.conversation import ConversationRepository
+
         return ConversationRepository(self._ctx)
 
     @cached_property
     def messages(self) -> MessageRepository:
         """Messages; `append` keeps the conversation's counters exact (tenant)."""
+        from skillstore.repositories.conversation import MessageRepository
+
         return MessageRepository(self._ctx)
 
     @cached_property
     def workflows(self) -> WorkflowRepository:
         """Workflows (tenant)."""
+        from skillstore.repositories.workflow import WorkflowRepository
+
         return WorkflowRepository(self._ctx)
 
     @cached_property
     def schedules(self) -> ScheduleRepository:
         """Schedules and `claim_due` (tenant)."""
+        from skillstore.repositories.schedule import ScheduleRepository
+
         return ScheduleRepository(self._ctx)
 
     @cached_property
     def webhooks(self) -> WebhookRepository:
         """Webhooks and `verify` (tenant)."""
+        from skillstore.repositories.webhook import WebhookRepository
+
         return WebhookRepository(self._ctx)
 
     @cached_property
     def mcp_servers(self) -> McpServerRepository:
         """MCP servers (tenant)."""
+        from skillstore.repositories.mcp_server import McpServerRepository
+
         return McpServerRepository(self._ctx)
 
     @cached_property
     def audit(self) -> AuditRepository:
         """The audit log: the team's entries in a tenant session, every entry in a global one."""
+        from skillstore.repositories.audit import AuditRepository
+
         return AuditRepository(self._ctx)
 
     @cached_property
     def memories(self) -> MemoryRepository:
         """Long-term memories: search, versions, history, tags, scored retrieval (tenant)."""
+        from skillstore.repositories.memory import MemoryRepository
+
         return MemoryRepository(self._ctx)
 
     @cached_property
     def tasks(self) -> TaskRepository:
         """Tasks and their status state machine (tenant)."""
+        from skillstore.repositories.task import TaskRepository
+
         return TaskRepository(self._ctx)
 
     @cached_property
     def escalations(self) -> EscalationRepository:
         """Escalations of tasks to people (tenant)."""
+        from skillstore.repositories.task import EscalationRepository
+
         return EscalationRepository(self._ctx)
 
     @cached_property
     def artifacts(self) -> TaskArtifactRepository:
         """What tasks produced (tenant)."""
+        from skillstore.repositories.task import TaskArtifactRepository
+
         return TaskArtifactRepository(self._ctx)
 
     @cached_property
     def clients(self) -> ClientRepository:
         """Clients and their append-only profiles (tenant)."""
+        from skillstore.repositories.client import ClientRepository
+
         return ClientRepository(self._ctx)
 
     @cached_property
     def feedback(self) -> FeedbackRepository:
         """Ratings of tasks and messages (tenant)."""
+        from skillstore.repositories.client import FeedbackRepository
+
         return FeedbackRepository(self._ctx)
 
     @cached_property
     def documents(self) -> DocumentRepository:
         """Document chunks with embeddings (tenant)."""
+        from skillstore.repositories.knowledge import DocumentRepository
+
         return DocumentRepository(self._ctx)
 
     @cached_property
     def skill_files(self) -> SkillFileRepository:
         """Skill files and their embeddings (tenant)."""
+        from skillstore.repositories.knowledge import SkillFileRepository
+
         return SkillFileRepository(self._ctx)
 
     @cached_property
     def agent_logs(self) -> AgentLogRepository:
         """Agents' log lines (tenant)."""
+        from skillstore.repositories.observability import AgentLogRepository
+
         return AgentLogRepository(self._ctx)
 
     @cached_property
     def agent_metrics(self) -> AgentMetricRepository:
         """Agents' metrics and their hourly/daily aggregation (tenant)."""
+        from skillstore.repositories.observability import AgentMetricRepository
+
         return AgentMetricRepository(self._ctx)
 
 
@@ -194,6 +243,14 @@ class Store:
         bind: AsyncConnection | None = None,
         embedder: Embedder | None = None,
     ) -> None:
+        """Wrap an engine made by `skillstore.db.engine.create_engine`.
+
+        ``bind``: run every session as a SAVEPOINT inside this connection's open
+        transaction (SQLAlchemy's "join a session into an external transaction" recipe,
+        for tests that roll everything back). The connection comes from ``engine``, whose
+        connections are in ``AUTOCOMMIT`` mode, so its owner begins (and ends) that
+        transaction with a ``BEGIN`` of its own.
+        """
         if embedder is not None:
             if embedder.dimensions != settings.embedding_dimensions:
                 raise EmbeddingError(
@@ -208,16 +265,22 @@ class Store:
         self.engine = engine
         self.settings = settings
         self.embedder = embedder
-        self.cipher = Cipher(settings.encryption_keys)
-        self._sessions = async_sessionmaker(
-            bind=bind if bind is not None else engine,
-            class_=AsyncSession,
-            expire_on_commit=False,
-            join_transaction_mode="create_savepoint",
-        )
+        self._bind = bind
+        self.statements = Statements(engine.dialect)
+        """Statements prepared for this store's database (`skillstore.db.statements`)."""
+        self.caches: dict[str, Any] = {}
+        """What this store keeps between sessions besides statements (vector search's
+        plans and SQLite's in-memory vectors), by owner."""
 
     def __repr__(self) -> str:
         return f"Store(dialect={self.dialect!r})"
+
+    @cached_property
+    def cipher(self) -> Cipher:
+        """Encrypts and decrypts secrets with ``settings.encryption_keys``."""
+        from skillstore.crypto import Cipher
+
+        return Cipher(self.settings.encryption_keys)
 
     @classmethod
     async def open(
@@ -257,31 +320,46 @@ class Store:
 
     async def upgrade(self, revision: str = "head") -> None:
         """Migrate the database to ``revision`` (idempotent; serialised across replicas)."""
-        await _migrate.upgrade(self.engine, self.settings, revision)
+        from skillstore import _migrate
+
+        await _migrate.upgrade(self.settings, revision)
         # Connections opened before the migration may predate the vector type's codec.
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def session(self, team_id: uuid.UUID | None = None) -> AsyncIterator[StoreSession]:
+    async def session(
+        self, team_id: uuid.UUID | None = None, *, readonly: bool = False
+    ) -> AsyncIterator[StoreSession]:
         """A unit of work; scoped to ``team_id`` when given. Commits on success.
 
-        On an exception it rolls back, then writes again (and commits) only the audit
-        entries recorded as durable, such as refused webhook calls.
+        ``readonly=True`` refuses writes (and on SQLite never takes the write lock, as no
+        session that only reads does). On an exception it rolls back, then writes again
+        (and commits) only the audit entries recorded as durable, such as refused
+        webhook calls.
         """
-        async with self._sessions() as session:
-            ctx = RepoContext(
-                session, team_id, self.cipher, self.settings, self.dialect, embedder=self.embedder
-            )
-            try:
-                yield StoreSession(ctx)
-            except BaseException:
-                with translated():
-                    await session.rollback()
-                    if ctx.durable:
-                        await _write_durable(session, ctx.durable)
-                raise
+        uow = UnitOfWork(self.engine, bind=self._bind, readonly=readonly)
+        ctx = RepoContext(uow, team_id, self)
+        try:
+            yield StoreSession(ctx)
+        except BaseException:
             with translated():
-                await session.commit()
+                await uow.finish(commit=False)
+            if ctx.durable:
+                await self._write_durable(ctx.durable)
+            raise
+        with translated():
+            await uow.finish(commit=True)
+
+    async def _write_durable(self, rows: list[tuple[sa.Table, dict[str, Any]]]) -> None:
+        """Write rows that must outlive the rollback that just happened, and commit them."""
+        uow = UnitOfWork(self.engine, bind=self._bind)
+        try:
+            for table, values in rows:
+                await uow.rows(self.statements.once(sa.insert(table).values(values)))
+        except BaseException:
+            await uow.finish(commit=False)
+            raise
+        await uow.finish(commit=True)
 
     def session_dependency(
         self, *, team_from: Literal["path", "header", "none"] = "path", name: str = "team_id"
@@ -315,6 +393,12 @@ class Store:
         ``Ciphertext`` column in the metadata is included automatically. Each run, finished
         or failed, leaves one ``keys.rotated`` entry in the audit log.
         """
+        from skillstore.db.base import metadata
+        from skillstore.db.types import encrypted_columns
+        from skillstore.models import load_all
+
+        load_all()  # every table: every encrypted column
+
         primary = self.cipher.primary_version  # no key: CredentialError saying how to add one
         columns = list(encrypted_columns(metadata))
         total = sum([await self._count_stale(c, v) for c, v in columns])
@@ -332,6 +416,8 @@ class Store:
         return done
 
     async def _audit_rotation(self, key_version: str, rows: int, *, success: bool) -> None:
+        from skillstore.models.audit import AuditEvent
+
         async with self.session() as s:
             await s.audit.record(
                 AuditEvent.KEYS_ROTATED,
@@ -381,15 +467,6 @@ class Store:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-async def _write_durable(
-    session: AsyncSession, rows: list[tuple[sa.Table, dict[str, Any]]]
-) -> None:
-    """Write rows that must outlive the rollback that just happened, and commit them."""
-    for table, values in rows:
-        await session.execute(sa.insert(table).values(values))
-    await session.commit()
 
 
 async def ping(engine: AsyncEngine) -> None:

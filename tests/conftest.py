@@ -65,10 +65,17 @@ async def _rolled_back(
 ) -> AsyncIterator[Store]:
     settings = store_settings(engine.url.render_as_string(hide_password=False), **overrides)
     async with engine.connect() as connection:
-        outer = await connection.begin()
-        yield Store(engine, settings, bind=connection, embedder=embedder)
-        if outer.is_active:
-            await outer.rollback()
+        # The store's connections are SQLAlchemy-AUTOCOMMIT and transactions are the
+        # store's own (`skillstore.db.unit`): the outer one is begun on the driver too.
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        sqlite = engine.dialect.name == "sqlite"
+        send = raw.execute_fetchall if sqlite else raw.execute
+        await send("BEGIN IMMEDIATE" if sqlite else "BEGIN")
+        try:
+            yield Store(engine, settings, bind=connection, embedder=embedder)
+        finally:
+            await send("ROLLBACK")
 
 
 @pytest.fixture

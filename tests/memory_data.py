@@ -55,9 +55,7 @@ async def make_agents(store: Store, team_id: uuid.UUID, *ids: uuid.UUID) -> list
         team = await s.teams.get(team_id)
         assert team is not None
         made = [
-            await s.agents.create(
-                agent_data(), created_by=team.owner_id, **({"id": i} if i else {})
-            )
+            await s.agents.create(agent_data(**({"id": i} if i else {})), created_by=team.owner_id)
             for i in (ids or (None,))
         ]
     return [a.id for a in made]

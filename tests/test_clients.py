@@ -142,7 +142,7 @@ async def test_profile_entry_must_be_an_object(store: Store) -> None:
     client = await new_client(store, team.id)
     async with store.session(team_id=team.id) as s:
         with pytest.raises(ValidationError, match="data"):
-            await s.clients.append_profile(client.id, ["not", "an", "object"])
+            await s.clients.append_profile(client.id, ["not", "an", "object"])  # type: ignore[arg-type]
         assert await s.clients.profile_history(client.id) == []
 
 

@@ -5,7 +5,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
+from skillstore.db.base import table_of
 from skillstore.db.types import utcnow
 from skillstore.errors import (
     ConcurrentUpdateError,
@@ -235,9 +237,12 @@ async def test_pages_are_newest_first_and_cover_every_row_once(store: Store) -> 
     same_moment = utcnow()
     async with store.session(team_id=team.id) as s:
         for i in range(7):
-            # Four share one created_at, so the id must break the tie.
-            extra = {"created_at": same_moment} if i % 2 else {}
-            await s.executions.create({"agent_id": agent.id, "input": {"i": i}}, **extra)
+            made = await s.executions.create({"agent_id": agent.id, "input": {"i": i}})
+            if i % 2:  # Four share one created_at, so the id must break the tie.
+                table = table_of(Execution)
+                await s.execute(
+                    sa.update(table).where(table.c.id == made.id).values(created_at=same_moment)
+                )
         await s.executions.create({"agent_id": other_agent.id})
         expected = await s.executions.find(agent_id=agent.id)
         seen: list[ExecutionRead] = []

@@ -11,7 +11,6 @@ from sqlalchemy.dialects import postgresql
 from skillstore.db.base import table_of
 from skillstore.errors import EmbeddingError, ValidationError
 from skillstore.models import Memory, MemoryRead, MemoryTier, MemoryType
-from skillstore.repositories._memory_search import _SEARCHABLE
 from skillstore.store import Store
 from skillstore.vector import VectorQuery, backend_for, live_filters, nearest
 from skillstore.vector.pgvector import PgVectorBackend, Plan, _statement
@@ -83,12 +82,10 @@ async def test_large_candidate_sets_keep_recall_through_hnsw(
     async with store.session(team_id=team_id) as s:
         if store.dialect == "postgresql":
             await s.execute(sa.text("ANALYZE memory"))  # the planner's statistics
-            where = live_filters(Memory, team_id=team_id)
-            query = VectorQuery(
-                table_of(Memory), table_of(Memory).c.embedding, queries(store)[0], 10, where, 32
-            )
-            session = s._ctx.session
-            assert (await PgVectorBackend().plan(session, query, store.settings))[0] == "hnsw"
+            table = table_of(Memory)
+            where = tuple(live_filters(table, team_id=team_id))
+            query = VectorQuery(table, table.c.embedding, queries(store)[0], 10, where, 32)
+            assert (await PgVectorBackend(store).plan(s._ctx.uow, query))[0] == "hnsw"
         for q in queries(store):
             hits = await s.memories.search(
                 q,
@@ -180,21 +177,21 @@ async def test_nearest_serves_any_table_without_a_team(store: Store) -> None:
     team_id, ids, vectors = await seeded(store)
     q = queries(store)[0]
     async with store.session() as s:
-        session = s._ctx.session
-        found = await nearest(session, store.settings, Memory, q, k=5)
+        uow, table = s._ctx.uow, table_of(Memory)
+        found = await nearest(uow, store, table, q, k=5)
         scoped = await nearest(
-            session, store.settings, Memory, q, k=5, where=live_filters(Memory, team_id=team_id)
+            uow, store, table, q, k=5, filters=live_filters(table, team_id=team_id)
         )
     assert len(found) == 5 and [n.id for n in scoped] == [
         ids[i] for i in numpy_top_k(vectors, q, 5)
     ]
     with pytest.raises(ValidationError, match="no column"):
-        live_filters(Memory, equals={"colour": "red"})
+        live_filters(table_of(Memory), equals={"colour": "red"})
 
 
-def test_backend_for_each_dialect() -> None:
-    assert backend_for("sqlite").name == "sqlite-numpy"
-    assert backend_for("postgresql").name == "pgvector"
+def test_backend_for_each_dialect(store: Store) -> None:
+    expected = {"sqlite": "sqlite-numpy", "postgresql": "pgvector"}[store.dialect]
+    assert backend_for(store).name == expected
 
 
 def test_from_trusted_builds_what_model_construct_builds() -> None:
@@ -222,20 +219,22 @@ def test_from_trusted_builds_what_model_construct_builds() -> None:
 
 
 @pytest.mark.parametrize("plan", ["exact", "hnsw"])
-def test_postgres_search_sql_writes_k_and_the_searchable_statuses_as_constants(
-    plan: Plan,
+async def test_postgres_search_sql_writes_k_and_the_searchable_statuses_as_constants(
+    store: Store, plan: Plan
 ) -> None:
     table = table_of(Memory)
+    async with store.session(team_id=uuid.uuid4()) as s:
+        filters = s.memories._search.live()  # what memories.search filters by
     query = VectorQuery(
         table=table,
         column=table.c.embedding,
         vector=np.ones(4, dtype=np.float32),
         k=7,
-        where=(table.c.team_id == uuid.uuid4(), _SEARCHABLE),
+        filters=tuple(filters),
         dimensions=4,
     )
     compiled = _statement(query, plan).compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
-    values = compiled.construct_params(params={"query_vector": query.vector})
+    values = compiled.construct_params(params={"query_vector": query.vector, **query.params})
     sql = compiled.construct_expanded_state(values).statement
     # bound, these two made PostgreSQL re-plan the prepared search or rebuild an array
     # per candidate row

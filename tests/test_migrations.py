@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skillstore import _migrate
 from skillstore.db.base import metadata
-from skillstore.db.ddl import VECTOR_VERSION
 from skillstore.db.engine import create_engine
+from skillstore.db.schema import VECTOR_VERSION
 from skillstore.errors import AppendOnlyError, MigrationError
 from skillstore.store import Store
 from tests.backends import Backend, store_settings
@@ -31,7 +31,7 @@ def alembic_config() -> Config:
 
 @pytest.fixture
 async def alembic_engine(backend: Backend) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(store_settings(await backend.empty_url()), pooled=False)
+    engine = create_engine(store_settings(await backend.empty_url()), migrations=True)
     yield engine
     await engine.dispose()
 
@@ -76,13 +76,13 @@ async def test_round_trip_upgrade_check_downgrade_upgrade(backend: Backend) -> N
     try:
         await store.upgrade()
         await store.upgrade()  # idempotent
-        assert await _migrate.current(store.engine) == _migrate.head()
-        assert await _migrate.check(store.engine, store.settings) == []
+        assert await _migrate.current(store.settings) == _migrate.head()
+        assert await _migrate.check(store.settings) == []
         tables, _ = await _schema(store)
         assert tables == expected
 
-        await _migrate.downgrade(store.engine, store.settings, "base")
-        assert await _migrate.current(store.engine) is None
+        await _migrate.downgrade(store.settings, "base")
+        assert await _migrate.current(store.settings) is None
         assert await _schema(store) == (set(), set())
 
         await store.upgrade()
@@ -95,7 +95,7 @@ async def test_check_refuses_a_database_behind_head(backend: Backend) -> None:
     store = await Store.open(settings=store_settings(await backend.empty_url()))
     try:
         with pytest.raises(MigrationError, match="skillstore db upgrade"):
-            await _migrate.check(store.engine, store.settings)
+            await _migrate.check(store.settings)
     finally:
         await store.close()
 
@@ -140,7 +140,7 @@ async def test_triggers_survive_a_later_revision_that_rebuilds_their_tables(
             )
             command.upgrade(config, "heads")
 
-        await _migrate._run(store.engine, store.settings, later)
+        await _migrate._run(store.settings, later)
         async with store.session(team_id=team_id) as s:
             first = await s.memories.add(memory(-q))
             assert [h.memory.id for h in await s.memories.search(q)] == [first.id]

@@ -55,7 +55,7 @@ async def team_with_agents(store: Store) -> TeamRead:
     team = await make_team(store)
     async with store.session(team_id=team.id) as s:
         for agent in (AGENT_A, AGENT_B):
-            await s.agents.create(agent_data(), created_by=team.owner_id, id=agent)
+            await s.agents.create(agent_data(id=agent), created_by=team.owner_id)
     return team
 
 

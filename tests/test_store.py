@@ -66,8 +66,8 @@ async def test_replicas_upgrading_at_once_serialise(backend: Backend) -> None:
     assert [r.returncode for r in replicas] == [0, 0, 0], [err.decode() for _, err in outputs]
     store = await Store.open(settings=store_settings(url))
     try:
-        assert await _migrate.current(store.engine) == _migrate.head()
-        assert await _migrate.check(store.engine, store.settings) == []
+        assert await _migrate.current(store.settings) == _migrate.head()
+        assert await _migrate.check(store.settings) == []
     finally:
         await store.close()
 
@@ -77,7 +77,7 @@ async def test_upgrades_in_one_process_do_not_interleave(backend: Backend) -> No
     stores = [await Store.open(settings=store_settings(url)) for _ in range(3)]
     try:
         await asyncio.gather(*(s.upgrade() for s in stores))
-        assert await _migrate.current(stores[0].engine) == _migrate.head()
+        assert await _migrate.current(stores[0].settings) == _migrate.head()
     finally:
         for s in stores:
             await s.close()

@@ -214,7 +214,7 @@ async def test_timestamps_are_utc_aware(store: Store) -> None:
 async def test_tenant_required_without_team(store: Store) -> None:
     from skillstore.repositories.base import TenantRepository
 
-    class Probe(TenantRepository[Team, Team]):
+    class Probe(TenantRepository[Team, Team, Team, Team]):
         model = Team
 
     async with store.session() as s:

@@ -145,7 +145,7 @@ async def test_counting_hits_keeps_the_vectors_in_memory(store: Store) -> None:
     async with store.session(team_id=team_id) as s:
         hits = [h.memory.id for h in await s.memories.search(q, k=K)]
         assert await s.memories.touch(hits) == K
-        cache = cache_for(s._ctx.session)
+        cache = cache_for(store)
         before = cache.hits
         again = [h.memory.id for h in await s.memories.search(q, k=K)]
         assert again == hits == live.expected(q)
@@ -161,15 +161,15 @@ async def test_one_teams_writes_leave_other_teams_vectors_in_memory(store: Store
     other_id, _ = await seeded(store, n=5)
     q = clustered(1, dim(store), seed=83)[0]
     async with store.session(team_id=team_id) as s:
-        session = s._ctx.session
-        cache = cache_for(session)
+        uow, table = s._ctx.uow, table_of(Memory)
+        cache = cache_for(store)
         assert await found(store, team_id, q) == live.expected(q)
-        everywhere = [n.id for n in await nearest(session, store.settings, Memory, q, k=K)]
+        everywhere = [n.id for n in await nearest(uow, store, table, q, k=K)]
         before = cache.hits
         async with store.session(team_id=other_id) as o:
             elsewhere = await o.memories.add(memory(q))
         assert await found(store, team_id, q) == live.expected(q)
-        assert (await nearest(session, store.settings, Memory, q, k=K))[0].id == elsewhere.id
+        assert (await nearest(uow, store, table, q, k=K))[0].id == elsewhere.id
         assert elsewhere.id not in everywhere
         if store.dialect == "sqlite":  # the team's vectors were kept; the table-wide ones not
             assert cache.hits == before + 1
@@ -232,11 +232,10 @@ async def test_sqlite_vec_scores_inside_sqlite_when_it_loads(tmp_path: Any) -> N
         await store.upgrade()
         team_id, live = await seeded(store, n=120)
         async with store.session(team_id=team_id) as s:
-            session = s._ctx.session
-            assert (await session.connection()).info.get(sqlite_vec.CONNECTION_FLAG)
             q = clustered(1, TEST_DIMENSIONS, seed=82)[0]
             hits = await s.memories.search(q, k=K)
-            row = (await session.execute(sa.text("SELECT vec_version()"))).scalar()
+            assert s._ctx.uow.connection_info.get(sqlite_vec.CONNECTION_FLAG)
+            row = (await s.execute(sa.text("SELECT vec_version()"))).scalar()
         assert [h.memory.id for h in hits] == live.expected(q) and str(row).startswith("v")
         sims = [h.similarity for h in hits]
         assert sims == sorted(sims, reverse=True)
@@ -258,8 +257,8 @@ def _entry(token: bytes, rows: int) -> Entry:
     )
 
 
-def test_vector_cache_keeps_the_most_recently_used_within_its_budget() -> None:
-    cache, size = VectorCache(), _entry(b"t", 10).nbytes
+def test_vector_cache_keeps_the_most_recently_used_within_its_budget(store: Store) -> None:
+    cache, size = VectorCache(store), _entry(b"t", 10).nbytes
     for key in ("a", "b", "c"):
         cache.put(key, _entry(b"t", 10), b"t", budget=2 * size)
     assert cache.get("a", b"t") is None  # evicted first

@@ -12,11 +12,18 @@ import sqlalchemy as sa
 from alembic import op
 
 from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX
-from skillstore.db.translate import APPEND_ONLY_MARKER
+from skillstore.db.schema import (
+    ANY_ROW,
+    APPEND_ONLY,
+    APPEND_ONLY_MARKER,
+    EPOCH,
+    VECTOR_INDEX_MAX_DIMENSIONS,
+    VECTOR_VERSION,
+    VECTOR_VOLATILE_COLUMNS,
+)
 from skillstore.db.types import vector_columns
 
-APPEND_ONLY = "append_only"
-"""Key in ``Table.info`` marking an append-only table (``__table_args__ = ({...},)``)."""
+__all__ = ["APPEND_ONLY", "VECTOR_VERSION"]
 
 
 def embedding_dimensions() -> int:
@@ -78,22 +85,6 @@ def drop_append_only(table: str) -> None:
     else:
         for verb in ("update", "delete"):
             op.execute(f'DROP TRIGGER IF EXISTS "{table}_no_{verb}"')
-
-
-VECTOR_VERSION = "vector_version"
-"""SQLite only: random tokens per table with an `Embedding` column, replaced by triggers
-in the same transaction as any insert, delete or update of its rows.
-`skillstore.vector.sqlite_cache` keeps vectors in memory for as long as theirs is
-unchanged. Scopes: `ANY_ROW` changes with every row; a team's id (the stored text)
-with that team's rows, so one team's writes leave the others' vectors alone; `EPOCH`
-only when a migration ran (the token of a team with no row of its own yet)."""
-ANY_ROW = "*"
-EPOCH = ""
-
-VECTOR_VOLATILE_COLUMNS = frozenset({"access_count", "last_accessed_at", "updated_at"})
-"""Columns that reading writes (`MemoryRepository.touch`): changing only these leaves the
-tokens alone, so counting a hit does not throw the cached vectors away. A search filtered
-on one of them is never answered from the cache."""
 
 
 def _vector_triggers(table: str, columns: list[str]) -> list[str]:
@@ -177,10 +168,6 @@ def restore_sqlite_triggers(connection: sa.Connection, metadata: sa.MetaData) ->
                 "VALUES (?, ?, randomblob(8))",
                 (name, scope),
             )
-
-
-VECTOR_INDEX_MAX_DIMENSIONS = 2000
-"""pgvector indexes ``vector`` up to 2,000 dimensions and ``halfvec`` up to 4,000."""
 
 
 def create_hnsw_index(table: str, column: str = "embedding") -> None:

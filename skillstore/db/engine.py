@@ -1,13 +1,20 @@
 """Create the async engine for a URL, with each backend's connection set-up.
 
-SQLite: ``foreign_keys=ON`` (off by default per connection), WAL, a busy timeout, the
-begin hook from SQLAlchemy's documentation that makes SAVEPOINT work under the
-``sqlite3`` driver, and the ``sqlite-vec`` extension where it can be loaded.
-Transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy
-timeout instead of failing when a read lock cannot be upgraded.
+SQLite: ``foreign_keys=ON`` (off by default per connection), WAL, a busy timeout, and
+the ``sqlite-vec`` extension where it can be loaded. PostgreSQL: pool sizes from
+settings and a binary asyncpg codec for pgvector's ``vector`` type, so embeddings
+travel as float32 bytes, not formatted text.
 
-PostgreSQL: pool sizes from settings, ``pool_pre_ping``, and a binary asyncpg codec for
-pgvector's ``vector`` type so embeddings travel as float32 bytes, not formatted text.
+The store's engine hands out connections in SQLAlchemy's ``AUTOCOMMIT`` mode with no
+reset on return: `skillstore.db.unit.UnitOfWork` sends ``BEGIN``/``COMMIT`` itself and
+always ends what it began (or discards the connection), so SQLAlchemy has nothing to
+reset, and on SQLite a reset would be one more thread hop per request. There is no
+``pool_pre_ping`` either (three round trips per PostgreSQL checkout): a dead connection
+is found, invalidated and replaced by the first statement of a unit of work.
+
+`create_engine(..., migrations=True)` is the engine Alembic runs on: one connection per
+use, SQLAlchemy's own transactions, and on SQLite ``BEGIN IMMEDIATE`` (the begin hook
+from SQLAlchemy's documentation) so that two processes migrating at once queue.
 """
 
 from __future__ import annotations
@@ -46,30 +53,32 @@ def normalize_url(url: str) -> sa.URL:
     return parsed.set(drivername=SUPPORTED[backend])
 
 
-def create_engine(settings: StoreSettings, *, pooled: bool = True) -> AsyncEngine:
-    """Build the engine for ``settings.database_url`` with the backend's connection set-up.
-
-    ``pooled=False`` opens a connection per use (for tools that run each step in a new
-    event loop, where pooled connections could not be reused).
-    """
+def create_engine(settings: StoreSettings, *, migrations: bool = False) -> AsyncEngine:
+    """Build the engine for ``settings.database_url`` with the backend's connection set-up
+    (see the module docstring for what ``migrations`` changes)."""
     url = normalize_url(settings.database_url)
-    pool: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
-    if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, echo=settings.echo, **pool)
-        _configure_sqlite(engine, settings)
+    options: dict[str, Any]
+    if migrations:
+        options = {"poolclass": NullPool}
     else:
-        if pooled:
-            pool = {"pool_size": settings.pool_size, "max_overflow": settings.pool_overflow}
-        engine = create_async_engine(url, echo=settings.echo, pool_pre_ping=True, **pool)
+        options = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
+        if url.get_backend_name() == "postgresql":
+            options |= {"pool_size": settings.pool_size, "max_overflow": settings.pool_overflow}
+    engine = create_async_engine(url, echo=settings.echo, **options)
+    if url.get_backend_name() == "sqlite":
+        _configure_sqlite(engine, settings, migrations=migrations)
+    else:
         _configure_postgres(engine)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, settings: StoreSettings) -> None:
-    from skillstore.vector import sqlite_vec
-
+def _configure_sqlite(engine: AsyncEngine, settings: StoreSettings, *, migrations: bool) -> None:
     busy_timeout_ms = settings.sqlite_busy_timeout_ms
-    load_vec = settings.sqlite_vec and sqlite_vec.unavailable() is None
+    load_vec = False
+    if settings.sqlite_vec and not migrations:
+        from skillstore.vector import sqlite_vec
+
+        load_vec = sqlite_vec.unavailable() is None
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -89,9 +98,11 @@ def _configure_sqlite(engine: AsyncEngine, settings: StoreSettings) -> None:
             dbapi_connection.run_async(sqlite_vec.load)
             record.info[sqlite_vec.CONNECTION_FLAG] = True
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if migrations:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: sa.Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _configure_postgres(engine: AsyncEngine) -> None:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import exc as sa_exc
 
+from skillstore.db.schema import APPEND_ONLY_MARKER
 from skillstore.errors import (
     AppendOnlyError,
     ConflictError,
@@ -20,9 +21,6 @@ from skillstore.errors import (
     SkillstoreError,
     ValidationError,
 )
-
-APPEND_ONLY_MARKER = "is append-only"
-"""Text the append-only triggers raise on both backends; mapped to `AppendOnlyError`."""
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>.+)")
 _SQLITE_CHECK = re.compile(r"CHECK constraint failed: (?P<name>\S+)")

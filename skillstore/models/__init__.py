@@ -1,169 +1,349 @@
-"""Every model, one module per aggregate; importing this registers every table."""
+"""Every model, one module per aggregate, each imported when one of its names is first used.
 
-from skillstore.models.agent import (
-    AgentConfig,
-    AgentConfigCreate,
-    AgentConfigRead,
-    AgentConfigUpdate,
-    AgentStatus,
-    SharingLevel,
-    TriggerType,
-)
-from skillstore.models.agent_documents import (
-    AgentBoundaries,
-    AgentMemoryConfig,
-    AgentModelConfig,
-    AgentPersonality,
-    SkillReference,
-    VoiceExample,
-)
-from skillstore.models.audit import AuditEvent, AuditLog, AuditLogCreate, AuditLogRead
-from skillstore.models.client import (
-    Client,
-    ClientCreate,
-    ClientProfile,
-    ClientProfileEntry,
-    ClientProfileEntryCreate,
-    ClientProfileEntryRead,
-    ClientRead,
-    ClientUpdate,
-)
-from skillstore.models.conversation import (
-    Conversation,
-    ConversationCreate,
-    ConversationRead,
-    ConversationStatus,
-    ConversationUpdate,
-    Message,
-    MessageCreate,
-    MessagePage,
-    MessageRead,
-    MessageRole,
-    MessageUpdate,
-)
-from skillstore.models.credential import (
-    Credential,
-    CredentialCreate,
-    CredentialRead,
-    CredentialUpdate,
-)
-from skillstore.models.execution import (
-    Execution,
-    ExecutionCreate,
-    ExecutionPage,
-    ExecutionRead,
-    ExecutionStatus,
-    ExecutionUpdate,
-)
-from skillstore.models.feedback import (
-    FeedbackEntry,
-    FeedbackEntryCreate,
-    FeedbackEntryRead,
-    FeedbackEntryUpdate,
-)
-from skillstore.models.knowledge import (
-    DocumentEmbedding,
-    DocumentEmbeddingCreate,
-    DocumentEmbeddingRead,
-    DocumentEmbeddingUpdate,
-    DocumentHit,
-    SkillEmbedding,
-    SkillEmbeddingCreate,
-    SkillEmbeddingRead,
-    SkillFile,
-    SkillFileCreate,
-    SkillFileRead,
-    SkillFileUpdate,
-    SkillHit,
-)
-from skillstore.models.mcp_server import (
-    McpServer,
-    McpServerCreate,
-    McpServerRead,
-    McpServerStatus,
-    McpServerUpdate,
-)
-from skillstore.models.memory import (
-    Memory,
-    MemoryCreate,
-    MemoryHit,
-    MemoryRead,
-    MemorySource,
-    MemoryStatus,
-    MemoryTier,
-    MemoryType,
-    MemoryUpdate,
-    RetrievalContext,
-    ScoredMemory,
-)
-from skillstore.models.memory_log import (
-    MemoryAction,
-    MemoryLog,
-    MemoryLogRead,
-    MemoryTag,
-    MemoryTagRead,
-)
-from skillstore.models.observability import (
-    AgentLog,
-    AgentLogCreate,
-    AgentLogRead,
-    AgentLogUpdate,
-    AgentMetric,
-    AgentMetricCreate,
-    AgentMetricRead,
-    AgentMetricUpdate,
-    LogLevel,
-    MetricBucket,
-    MetricBucketSize,
-)
-from skillstore.models.retrieval import RetrievalWeights
-from skillstore.models.schedule import (
-    Schedule,
-    ScheduleCreate,
-    ScheduleRead,
-    ScheduleType,
-    ScheduleUpdate,
-)
-from skillstore.models.task import (
-    TASK_TRANSITIONS,
-    Escalation,
-    EscalationCreate,
-    EscalationRead,
-    EscalationUpdate,
-    Task,
-    TaskArtifact,
-    TaskArtifactCreate,
-    TaskArtifactRead,
-    TaskArtifactUpdate,
-    TaskCreate,
-    TaskRead,
-    TaskStatus,
-    TaskUpdate,
-)
-from skillstore.models.tenancy import (
-    Team,
-    TeamCreate,
-    TeamMembership,
-    TeamMembershipRead,
-    TeamRead,
-    TeamUpdate,
-    User,
-    UserCreate,
-    UserRead,
-    UserRole,
-    UserUpdate,
-)
-from skillstore.models.webhook import Webhook, WebhookCreate, WebhookRead, WebhookUpdate
-from skillstore.models.workflow import (
-    NodePosition,
-    Workflow,
-    WorkflowCreate,
-    WorkflowEdge,
-    WorkflowNode,
-    WorkflowRead,
-    WorkflowStatus,
-    WorkflowUpdate,
-)
+``from skillstore.models import MemoryCreate`` imports the memory models only (a module
+per aggregate costs 20-60 ms to build); `load_all` imports every one, for what needs the
+whole schema (migrations, key rotation, the foreign keys between tables).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from skillstore.models.agent import (
+        AgentConfig,
+        AgentConfigCreate,
+        AgentConfigRead,
+        AgentConfigUpdate,
+        AgentStatus,
+        SharingLevel,
+        TriggerType,
+    )
+    from skillstore.models.agent_documents import (
+        AgentBoundaries,
+        AgentMemoryConfig,
+        AgentModelConfig,
+        AgentPersonality,
+        SkillReference,
+        VoiceExample,
+    )
+    from skillstore.models.audit import AuditEvent, AuditLog, AuditLogCreate, AuditLogRead
+    from skillstore.models.client import (
+        Client,
+        ClientCreate,
+        ClientProfile,
+        ClientProfileEntry,
+        ClientProfileEntryCreate,
+        ClientProfileEntryRead,
+        ClientRead,
+        ClientUpdate,
+    )
+    from skillstore.models.conversation import (
+        Conversation,
+        ConversationCreate,
+        ConversationRead,
+        ConversationStatus,
+        ConversationUpdate,
+        Message,
+        MessageCreate,
+        MessagePage,
+        MessageRead,
+        MessageRole,
+        MessageUpdate,
+    )
+    from skillstore.models.credential import (
+        Credential,
+        CredentialCreate,
+        CredentialRead,
+        CredentialUpdate,
+    )
+    from skillstore.models.execution import (
+        Execution,
+        ExecutionCreate,
+        ExecutionPage,
+        ExecutionRead,
+        ExecutionStatus,
+        ExecutionUpdate,
+    )
+    from skillstore.models.feedback import (
+        FeedbackEntry,
+        FeedbackEntryCreate,
+        FeedbackEntryRead,
+        FeedbackEntryUpdate,
+    )
+    from skillstore.models.knowledge import (
+        DocumentEmbedding,
+        DocumentEmbeddingCreate,
+        DocumentEmbeddingRead,
+        DocumentEmbeddingUpdate,
+        DocumentHit,
+        SkillEmbedding,
+        SkillEmbeddingCreate,
+        SkillEmbeddingRead,
+        SkillFile,
+        SkillFileCreate,
+        SkillFileRead,
+        SkillFileUpdate,
+        SkillHit,
+    )
+    from skillstore.models.mcp_server import (
+        McpServer,
+        McpServerCreate,
+        McpServerRead,
+        McpServerStatus,
+        McpServerUpdate,
+    )
+    from skillstore.models.memory import (
+        Memory,
+        MemoryCreate,
+        MemoryHit,
+        MemoryRead,
+        MemorySource,
+        MemoryStatus,
+        MemoryTier,
+        MemoryType,
+        MemoryUpdate,
+        RetrievalContext,
+        ScoredMemory,
+    )
+    from skillstore.models.memory_log import (
+        MemoryAction,
+        MemoryLog,
+        MemoryLogRead,
+        MemoryTag,
+        MemoryTagRead,
+    )
+    from skillstore.models.observability import (
+        AgentLog,
+        AgentLogCreate,
+        AgentLogRead,
+        AgentLogUpdate,
+        AgentMetric,
+        AgentMetricCreate,
+        AgentMetricRead,
+        AgentMetricUpdate,
+        LogLevel,
+        MetricBucket,
+        MetricBucketSize,
+    )
+    from skillstore.models.retrieval import RetrievalWeights
+    from skillstore.models.schedule import (
+        Schedule,
+        ScheduleCreate,
+        ScheduleRead,
+        ScheduleType,
+        ScheduleUpdate,
+    )
+    from skillstore.models.task import (
+        TASK_TRANSITIONS,
+        Escalation,
+        EscalationCreate,
+        EscalationRead,
+        EscalationUpdate,
+        Task,
+        TaskArtifact,
+        TaskArtifactCreate,
+        TaskArtifactRead,
+        TaskArtifactUpdate,
+        TaskCreate,
+        TaskRead,
+        TaskStatus,
+        TaskUpdate,
+    )
+    from skillstore.models.tenancy import (
+        Team,
+        TeamCreate,
+        TeamMembership,
+        TeamMembershipRead,
+        TeamRead,
+        TeamUpdate,
+        User,
+        UserCreate,
+        UserRead,
+        UserRole,
+        UserUpdate,
+    )
+    from skillstore.models.webhook import Webhook, WebhookCreate, WebhookRead, WebhookUpdate
+    from skillstore.models.workflow import (
+        NodePosition,
+        Workflow,
+        WorkflowCreate,
+        WorkflowEdge,
+        WorkflowNode,
+        WorkflowRead,
+        WorkflowStatus,
+        WorkflowUpdate,
+    )
+
+MODULES: dict[str, tuple[str, ...]] = {
+    "agent": (
+        "AgentConfig",
+        "AgentConfigCreate",
+        "AgentConfigRead",
+        "AgentConfigUpdate",
+        "AgentStatus",
+        "SharingLevel",
+        "TriggerType",
+    ),
+    "agent_documents": (
+        "AgentBoundaries",
+        "AgentMemoryConfig",
+        "AgentModelConfig",
+        "AgentPersonality",
+        "SkillReference",
+        "VoiceExample",
+    ),
+    "audit": ("AuditEvent", "AuditLog", "AuditLogCreate", "AuditLogRead"),
+    "client": (
+        "Client",
+        "ClientCreate",
+        "ClientProfile",
+        "ClientProfileEntry",
+        "ClientProfileEntryCreate",
+        "ClientProfileEntryRead",
+        "ClientRead",
+        "ClientUpdate",
+    ),
+    "conversation": (
+        "Conversation",
+        "ConversationCreate",
+        "ConversationRead",
+        "ConversationStatus",
+        "ConversationUpdate",
+        "Message",
+        "MessageCreate",
+        "MessagePage",
+        "MessageRead",
+        "MessageRole",
+        "MessageUpdate",
+    ),
+    "credential": ("Credential", "CredentialCreate", "CredentialRead", "CredentialUpdate"),
+    "execution": (
+        "Execution",
+        "ExecutionCreate",
+        "ExecutionPage",
+        "ExecutionRead",
+        "ExecutionStatus",
+        "ExecutionUpdate",
+    ),
+    "feedback": (
+        "FeedbackEntry",
+        "FeedbackEntryCreate",
+        "FeedbackEntryRead",
+        "FeedbackEntryUpdate",
+    ),
+    "knowledge": (
+        "DocumentEmbedding",
+        "DocumentEmbeddingCreate",
+        "DocumentEmbeddingRead",
+        "DocumentEmbeddingUpdate",
+        "DocumentHit",
+        "SkillEmbedding",
+        "SkillEmbeddingCreate",
+        "SkillEmbeddingRead",
+        "SkillFile",
+        "SkillFileCreate",
+        "SkillFileRead",
+        "SkillFileUpdate",
+        "SkillHit",
+    ),
+    "mcp_server": (
+        "McpServer",
+        "McpServerCreate",
+        "McpServerRead",
+        "McpServerStatus",
+        "McpServerUpdate",
+    ),
+    "memory": (
+        "Memory",
+        "MemoryCreate",
+        "MemoryHit",
+        "MemoryRead",
+        "MemorySource",
+        "MemoryStatus",
+        "MemoryTier",
+        "MemoryType",
+        "MemoryUpdate",
+        "RetrievalContext",
+        "ScoredMemory",
+    ),
+    "memory_log": ("MemoryAction", "MemoryLog", "MemoryLogRead", "MemoryTag", "MemoryTagRead"),
+    "observability": (
+        "AgentLog",
+        "AgentLogCreate",
+        "AgentLogRead",
+        "AgentLogUpdate",
+        "AgentMetric",
+        "AgentMetricCreate",
+        "AgentMetricRead",
+        "AgentMetricUpdate",
+        "LogLevel",
+        "MetricBucket",
+        "MetricBucketSize",
+    ),
+    "retrieval": ("RetrievalWeights",),
+    "schedule": ("Schedule", "ScheduleCreate", "ScheduleRead", "ScheduleType", "ScheduleUpdate"),
+    "task": (
+        "TASK_TRANSITIONS",
+        "Escalation",
+        "EscalationCreate",
+        "EscalationRead",
+        "EscalationUpdate",
+        "Task",
+        "TaskArtifact",
+        "TaskArtifactCreate",
+        "TaskArtifactRead",
+        "TaskArtifactUpdate",
+        "TaskCreate",
+        "TaskRead",
+        "TaskStatus",
+        "TaskUpdate",
+    ),
+    "tenancy": (
+        "Team",
+        "TeamCreate",
+        "TeamMembership",
+        "TeamMembershipRead",
+        "TeamRead",
+        "TeamUpdate",
+        "User",
+        "UserCreate",
+        "UserRead",
+        "UserRole",
+        "UserUpdate",
+    ),
+    "webhook": ("Webhook", "WebhookCreate", "WebhookRead", "WebhookUpdate"),
+    "workflow": (
+        "NodePosition",
+        "Workflow",
+        "WorkflowCreate",
+        "WorkflowEdge",
+        "WorkflowNode",
+        "WorkflowRead",
+        "WorkflowStatus",
+        "WorkflowUpdate",
+    ),
+}
+"""Each model module and the names it exports."""
+
+_OWNER = {name: module for module, names in MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _OWNER.get(name)
+    if module is None:
+        raise AttributeError(f"module 'skillstore.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"skillstore.models.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def load_all() -> None:
+    """Import every model module, so that every table is in the metadata."""
+    for module in MODULES:
+        importlib.import_module(f"skillstore.models.{module}")
+
 
 __all__ = [
     "TASK_TRANSITIONS",

@@ -140,9 +140,10 @@ class AgentConfig(
     created_by: uuid.UUID = Field(foreign_key="user.id", ondelete="RESTRICT", index=True)
 
 
-# Input: everything on the base; the author is passed to the repository.
+# Input: everything on the base (and, for agents synced from elsewhere, their id); the
+# author is passed to the repository.
 class AgentConfigCreate(AgentConfigBase):
-    pass
+    id: uuid.UUID | None = None
 
 
 # Output: seed 003's AgentDNA.

@@ -23,7 +23,7 @@ from pydantic import field_validator
 from sqlmodel import Field
 
 from skillstore.db.base import IdMixin, Schema
-from skillstore.db.ddl import APPEND_ONLY
+from skillstore.db.schema import APPEND_ONLY
 from skillstore.db.types import JSON, UTCDateTime, utcnow
 
 _EVENT = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")

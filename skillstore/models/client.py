@@ -28,7 +28,7 @@ from pydantic import BaseModel, EmailStr
 from sqlmodel import Field
 
 from skillstore.db.base import CreatedAtMixin, IdMixin, Schema, TeamScopedMixin, TimestampMixin
-from skillstore.db.ddl import APPEND_ONLY
+from skillstore.db.schema import APPEND_ONLY
 from skillstore.db.types import JSON, UTCDateTime
 
 

@@ -3,7 +3,7 @@
 ``memory_log`` has no foreign key on purpose (seed 003, ADR-8): it must outlive the
 memory, and the team, it describes. It carries ``team_id`` (not in the seed) so that a
 team's history can be read without the memory row, which may be gone. Database
-triggers refuse UPDATE and DELETE on both backends (see `skillstore.db.ddl`); the
+triggers refuse UPDATE and DELETE on both backends (created by the migrations); the
 repository writes a row in the same transaction as every change it records.
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Field
 
 from skillstore.db.base import CreatedAtMixin, IdMixin, Schema
-from skillstore.db.ddl import APPEND_ONLY
+from skillstore.db.schema import APPEND_ONLY
 from skillstore.db.types import JSON
 
 

@@ -28,7 +28,9 @@ EXPORT_FORMAT = "skillstore.agent_config/1"
 """The ``format`` key of an exported agent; import refuses any other."""
 
 
-class AgentRepository(TenantRepository[AgentConfig, AgentConfigRead]):
+class AgentRepository(
+    TenantRepository[AgentConfig, AgentConfigCreate, AgentConfigUpdate, AgentConfigRead]
+):
     """Agent configurations of one team."""
 
     model = AgentConfig
@@ -37,9 +39,13 @@ class AgentRepository(TenantRepository[AgentConfig, AgentConfigRead]):
     create_model = AgentConfigCreate
     update_model = AgentConfigUpdate
     references = {"created_by": User}
+    merged_fields = frozenset({"trigger_type", "schedule"})
 
     async def create(
-        self, data: Any, *, created_by: uuid.UUID | None = None, **extra: Any
+        self,
+        data: AgentConfigCreate | Mapping[str, Any],
+        *,
+        created_by: uuid.UUID | None = None,
     ) -> AgentConfigRead:
         """Create an agent configuration authored by ``created_by``.
 
@@ -51,16 +57,20 @@ class AgentRepository(TenantRepository[AgentConfig, AgentConfigRead]):
         if created_by is None:
             raise ValidationError("an agent needs an author: agents.create(data, created_by=...)")
         config = coerce(data, AgentConfigCreate)
-        require_known_integrations(config.integrations, self._ctx.settings)
-        return await super().create(config, created_by=created_by, **extra)
+        require_known_integrations(config.integrations, self._store.settings)
+        return self._read_of(await self._insert(config, {"created_by": created_by}))
 
     async def update(
-        self, id: uuid.UUID, data: Any, *, expected_version: int | None = None
+        self,
+        id: uuid.UUID,
+        data: AgentConfigUpdate | Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
     ) -> AgentConfigRead:
         """Apply a patch; with ``expected_version``, only if nobody changed the agent since."""
         patch = coerce(data, AgentConfigUpdate)
         if patch.integrations is not None:
-            require_known_integrations(patch.integrations, self._ctx.settings)
+            require_known_integrations(patch.integrations, self._store.settings)
         return await super().update(id, patch, expected_version=expected_version)
 
     async def get_by_slug(self, slug: str) -> AgentConfigRead | None:
@@ -74,7 +84,7 @@ class AgentRepository(TenantRepository[AgentConfig, AgentConfigRead]):
         Raises:
             NotFoundError: no such agent in this team.
         """
-        agent = self._to_read(await self._get_row(id))
+        agent = await self._require(id)
         fields = set(AgentConfigBase.model_fields)
         return {"format": EXPORT_FORMAT, **agent.model_dump(mode="json", include=fields)}
 

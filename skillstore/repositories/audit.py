@@ -21,16 +21,13 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
-from sqlmodel import col
 
-from skillstore.db.base import table_of
-from skillstore.db.translate import translated
 from skillstore.errors import AppendOnlyError, ValidationError
 from skillstore.models.audit import AuditLog, AuditLogBase, AuditLogCreate, AuditLogRead
-from skillstore.repositories.base import Repository
+from skillstore.repositories.base import RepoContext, Repository
 
 
-class AuditRepository(Repository[AuditLog, AuditLogRead]):
+class AuditRepository(Repository[AuditLog, AuditLogCreate, AuditLogCreate, AuditLogRead]):
     """Append-only audit entries; scoped to the session's team when it has one."""
 
     model = AuditLog
@@ -39,16 +36,12 @@ class AuditRepository(Repository[AuditLog, AuditLogRead]):
     create_model = AuditLogCreate
     update_model = AuditLogCreate
 
-    def _scope(self) -> list[sa.ColumnElement[bool]]:
-        team = self._ctx.team_id
-        return [] if team is None else [col(AuditLog.team_id) == team]
-
-    def _stamp(self) -> dict[str, Any]:
-        team = self._ctx.team_id
-        return {} if team is None else {"team_id": team}
+    def __init__(self, ctx: RepoContext) -> None:
+        super().__init__(ctx)
+        self.tenant = ctx.team_id is not None  # type: ignore[misc]  # per session, see above
 
     def _order(self) -> list[sa.ColumnElement[Any]]:
-        return [col(AuditLog.timestamp).desc(), col(AuditLog.id).desc()]
+        return [self.table.c.timestamp.desc(), self.table.c.id.desc()]
 
     async def record(
         self,
@@ -81,14 +74,10 @@ class AuditRepository(Repository[AuditLog, AuditLogRead]):
             ip_address=ip_address,
             success=success,
         )
-        row = AuditLog.model_validate(entry, update=self._stamp())
-        table = table_of(AuditLog)
-        values = {c.name: getattr(row, c.name) for c in table.columns}
-        async with self._write():
-            await self._session.execute(sa.insert(table).values(values))
+        values = await self._insert(entry, {} if self.tenant else {"team_id": None})
         if durable:
-            self._ctx.durable.append((table, values))
-        return AuditLogRead.model_validate(row)
+            self._ctx.durable.append((self.table, values))
+        return self._read_of(values)
 
     async def query(
         self,
@@ -104,26 +93,35 @@ class AuditRepository(Repository[AuditLog, AuditLogRead]):
         """Entries matching every given filter, newest first; ``since <= t < until``."""
         if not 0 < limit <= 10_000:
             raise ValidationError("limit must be 1-10000")
-        filters = {
+        given = {
             "resource_type": resource_type,
             "resource_id": resource_id,
             "user_id": user_id,
             "event_type": event_type,
         }
-        stmt = sa.select(AuditLog).where(
-            *self._scope(),
-            *self._filters({k: v for k, v in filters.items() if v is not None}),
-        )
-        if since is not None:
-            stmt = stmt.where(col(AuditLog.timestamp) >= since)
-        if until is not None:
-            stmt = stmt.where(col(AuditLog.timestamp) < until)
-        with translated():
-            rows = (await self._session.execute(stmt.order_by(*self._order()).limit(limit))).all()
-        return [self._to_read(row[0]) for row in rows]
+        shape, params = self._filters({k: v for k, v in given.items() if v is not None})
+        bounds = (since is not None, until is not None)
+        timestamp = self.table.c.timestamp
+
+        def build() -> sa.Executable:
+            where = self._where(shape)
+            if since is not None:
+                where.append(timestamp >= sa.bindparam("since", type_=timestamp.type))
+            if until is not None:
+                where.append(timestamp < sa.bindparam("until", type_=timestamp.type))
+            query = sa.select(*self._read_columns()).where(*where)
+            return query.order_by(*self._order()).limit(sa.bindparam("limit"))
+
+        prepared = self._statement("query", build, shape, bounds)
+        params.update(limit=limit, since=since, until=until)
+        return self._reads(prepared, await self._uow.rows(prepared, self._params(**params)))
 
     async def update(
-        self, id: uuid.UUID, data: Any, *, expected_version: int | None = None
+        self,
+        id: uuid.UUID,
+        data: AuditLogCreate | Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
     ) -> NoReturn:
         """Refused: audit entries are never changed."""
         raise AppendOnlyError("audit_log is append-only; record a new entry instead")

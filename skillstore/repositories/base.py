@@ -1,64 +1,75 @@
 """The generic repository: CRUD over one table, returning ``…Read`` models.
 
-Repositories never commit: the `StoreSession` owns the transaction. Every write runs in a
-SAVEPOINT, so a refused write (a unique key, a check, a stale version) leaves nothing
-behind and the session stays usable. Tenant-scoped repositories add one predicate to
-every read and one value to every write; another team's row is simply not found.
+Repositories never commit: the `StoreSession` owns the unit of work. Each call is as few
+statements as the operation needs, prepared once per store (`skillstore.db.statements`),
+and the ``Read`` model is built once from the row: values the database returns were
+validated on the way in and are not validated again.
 
-Updates are a single ``UPDATE … WHERE id = :id AND version = :read_version RETURNING``:
-the version predicate is what makes optimistic locking hold under concurrency (a
-read-check-write in Python would let two writers both win).
+Refusals leave the unit of work usable without a SAVEPOINT per write:
+- ``create`` is one ``INSERT … SELECT … WHERE EXISTS (referenced row in this team) ON
+  CONFLICT DO NOTHING RETURNING id``: no row back means a missing reference or a
+  taken unique key, and only then does a second query find out which, for the message.
+- ``update`` is one ``UPDATE … WHERE id = :id AND team_id = :team [AND version =
+  :expected] [AND EXISTS …] RETURNING …``; the version predicate is what makes
+  optimistic locking hold under concurrency (a read-check-write in Python would let two
+  writers both win). A patch touching a unique key runs in a savepoint (only the
+  database can say whether the key is free), and one touching the fields of a
+  cross-field rule (`merged_fields`) reads the row first to validate the merged result.
+- ``delete`` runs in a savepoint only where another table refers to this one without
+  cascading (only the database knows what refers to a row).
+
+Tenant-scoped repositories add ``team_id = :team_id`` to every statement and stamp it on
+every row; another team's row is simply not found.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from skillstore.crypto import Cipher
-from skillstore.db.base import IdMixin, table_of
-from skillstore.db.translate import translated
+from skillstore.db.base import table_of
+from skillstore.db.sql import insert_or_nothing
+from skillstore.db.types import utcnow
 from skillstore.errors import (
     ConcurrentUpdateError,
+    ConflictError,
+    DatabaseError,
     NotFoundError,
     TenantRequiredError,
     ValidationError,
 )
-from skillstore.settings import StoreSettings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from skillstore.db.statements import Prepared
+    from skillstore.db.unit import UnitOfWork
+    from skillstore.store import Store
 
-    from skillstore.embedding import Embedder
-
-TableT = TypeVar("TableT", bound=IdMixin)
+TableT = TypeVar("TableT", bound=SQLModel)
+CreateT = TypeVar("CreateT", bound=SQLModel)
+UpdateT = TypeVar("UpdateT", bound=SQLModel)
 ReadT = TypeVar("ReadT", bound=SQLModel)
 ModelT = TypeVar("ModelT", bound=SQLModel)
+
+MAX_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
 class RepoContext:
     """What every repository of one session shares."""
 
-    session: AsyncSession
+    uow: UnitOfWork
     team_id: uuid.UUID | None
-    cipher: Cipher
-    settings: StoreSettings
-    dialect: str
+    store: Store
     durable: list[tuple[sa.Table, dict[str, Any]]] = dataclasses.field(default_factory=list)
     """Rows that must outlive a rollback of this unit of work (audit of refused requests);
     the session writes them again in a fresh transaction if it rolls back."""
-    embedder: Embedder | None = None
-    """Turns text into vectors where a caller gives text instead of an embedding."""
 
 
 def coerce(data: ModelT | Mapping[str, Any], model: type[ModelT]) -> ModelT:
@@ -72,19 +83,39 @@ def coerce(data: ModelT | Mapping[str, Any], model: type[ModelT]) -> ModelT:
     )
 
 
-class Repository(Generic[TableT, ReadT]):
+def column_of(table: sa.Table, field: str) -> sa.Column[Any]:
+    """The column a model field is stored in (``metadata_`` is stored as ``metadata``)."""
+    return table.c[field] if field in table.c else table.c[field.rstrip("_")]
+
+
+def restricting(table: sa.Table) -> bool:
+    """Whether some foreign key refers to ``table`` without cascading its deletes."""
+    from skillstore.models import load_all
+
+    load_all()  # every table, so every foreign key, is known
+
+    return any(
+        fk.column.table is table and (fk.ondelete or "").upper() not in {"CASCADE", "SET NULL"}
+        for other in (table.metadata.sorted_tables if table.metadata else ())
+        for fk in other.foreign_keys
+    )
+
+
+class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
     """CRUD over ``model``; subclasses set the class attributes and add domain operations.
 
     Attributes:
         model: the table model.
         read_model: what every method returns.
-        base_model: the validated field set, used to re-validate a row after a patch.
+        base_model: the validated field set (checks a merged row, see `merged_fields`).
         create_model / update_model: the accepted inputs (a mapping is validated into them).
         secret_fields: write-only input field → column prefix of its
             ``<prefix>ciphertext`` / ``<prefix>key_version`` pair.
         write_only: other input fields that are never stored as given (see `_derived`).
         references: column → table model whose row it must point to (checked in the
             caller's team for tenant-scoped tables, so no row can link across tenants).
+        merged_fields: fields that a cross-field rule of ``base_model`` reads: a patch
+            touching one is validated as the merged row before it is written.
     """
 
     model: ClassVar[type[Any]]
@@ -95,32 +126,47 @@ class Repository(Generic[TableT, ReadT]):
     secret_fields: ClassVar[Mapping[str, str]] = {}
     write_only: ClassVar[frozenset[str]] = frozenset()
     references: ClassVar[Mapping[str, type[Any]]] = {}
+    merged_fields: ClassVar[frozenset[str]] = frozenset()
+    tenant: ClassVar[bool] = False
 
     def __init__(self, ctx: RepoContext) -> None:
         self._ctx = ctx
-        self._session = ctx.session
+        self._uow = ctx.uow
+        self._store = ctx.store
+        self.table: sa.Table = table_of(self.model)
 
-    # ---- hooks for tenant scoping -------------------------------------------------------
+    # ---- statements ---------------------------------------------------------------------
+    def _statement(self, name: str, build: Callable[[], sa.Executable], *shape: Any) -> Prepared:
+        """The statement ``name`` of this repository for ``shape``, prepared once per store."""
+        return self._store.statements.get((type(self), self.tenant, name, *shape), build)
+
     def _scope(self) -> list[sa.ColumnElement[bool]]:
-        """Predicates added to every read and write."""
-        return []
+        """Predicates added to every statement (``team_id = :team_id`` when tenant-scoped)."""
+        return [self.table.c.team_id == sa.bindparam("team_id")] if self.tenant else []
+
+    def _params(self, **values: Any) -> dict[str, Any]:
+        """``values`` plus the scope's parameters."""
+        if self.tenant:
+            values["team_id"] = self._ctx.team_id
+        return values
 
     def _stamp(self) -> dict[str, Any]:
         """Values added to every new row."""
-        return {}
+        return {"team_id": self._ctx.team_id} if self.tenant else {}
 
-    # ---- helpers ------------------------------------------------------------------------
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[None]:
-        """A SAVEPOINT around one write; any failure rolls it back and is translated."""
-        with translated():
-            async with self._session.begin_nested():
-                yield
+    def _read_columns(self) -> list[sa.ColumnElement[Any]]:
+        """What a SELECT returns to build one `read_model` (in its field order)."""
+        return [column_of(self.table, f).label(f) for f in self.read_model.model_fields]
 
-    def _to_read(self, row: TableT) -> ReadT:
-        result: ReadT = self.read_model.model_validate(row)
-        return result
+    def _to_read(self, row: Sequence[Any], names: Sequence[str]) -> ReadT:
+        """The Read model of a row of trusted values (no validation)."""
+        built: ReadT = self.read_model.model_construct(**dict(zip(names, row, strict=True)))
+        return built
 
+    def _reads(self, prepared: Prepared, rows: Iterable[Sequence[Any]]) -> list[ReadT]:
+        return [self._to_read(row, prepared.columns) for row in rows]
+
+    # ---- values -------------------------------------------------------------------------
     def _derived(self, data: SQLModel) -> dict[str, Any]:
         """Column values computed from write-only input (ciphertexts; hashes in subclasses)."""
         return self._encrypt(data)
@@ -132,164 +178,363 @@ class Repository(Generic[TableT, ReadT]):
             if secret is None:
                 continue
             plain = secret.get_secret_value() if isinstance(secret, SecretStr) else str(secret)
-            ciphertext, key_version = self._ctx.cipher.encrypt(plain)
+            ciphertext, key_version = self._store.cipher.encrypt(plain)
             values[f"{prefix}ciphertext"] = ciphertext
             values[f"{prefix}key_version"] = key_version
         return values
 
-    def _column(self, name: str) -> sa.ColumnElement[Any]:
-        table = table_of(self.model)
-        if name not in table.c:
-            raise ValidationError(
-                f"{self.model.__name__} has no column {name!r}; filter on one of: "
-                + ", ".join(sorted(table.c.keys()))
-            )
-        column: sa.ColumnElement[Any] = getattr(self.model, name)
-        return column
+    def _row(self, data: SQLModel, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """Every column value of a new row, by column: the validated input, what is derived
+        from it, ``extra``, the stamp, and the table model's defaults for the rest."""
+        table = self.table
+        skip = set(self.secret_fields) | self.write_only
+        values = {
+            column_of(table, f).key: getattr(data, f)
+            for f in type(data).model_fields
+            if f not in skip
+        }
+        values.update(self._derived(data))
+        values.update(extra)
+        values.update(self._stamp())
+        if values.get("id") is None:
+            values["id"] = uuid.uuid4()
+        now = utcnow()
+        for field, info in self.model.model_fields.items():
+            key = column_of(table, field).key
+            if key not in values:
+                if key in {"created_at", "updated_at"}:
+                    values[key] = now
+                elif not info.is_required():
+                    values[key] = info.get_default(call_default_factory=True)
+        missing = [c.key for c in table.columns if c.key not in values]
+        if missing:
+            raise ValidationError(f"{self.model.__name__} needs {', '.join(missing)}")
+        return values
 
-    def _filters(self, filters: Mapping[str, Any]) -> Iterator[sa.ColumnElement[bool]]:
-        for name, value in filters.items():
-            column = self._column(name)
-            if value is None:
-                yield column.is_(None)
-            elif isinstance(value, list | tuple | set | frozenset):
-                yield column.in_(list(value))
-            else:
-                yield column == value
-
-    def _order(self) -> list[sa.ColumnElement[Any]]:
-        table = table_of(self.model)
-        order = [self.model.created_at.desc()] if "created_at" in table.c else []
-        return [*order, self.model.id.desc()]
-
-    async def _check_references(self, values: Mapping[str, Any]) -> None:
-        for column, target in self.references.items():
-            ref = values.get(column)
-            if ref is None:
-                continue
-            stmt = sa.select(sa.func.count()).select_from(target).where(target.id == ref)
-            if "team_id" in table_of(target).c and self._ctx.team_id is not None:
-                stmt = stmt.where(target.team_id == self._ctx.team_id)
-            with translated():
-                found = (await self._session.execute(stmt)).scalar_one()
-            if not found:
-                raise NotFoundError(
-                    f"{column} {ref} does not name a {target.__name__} in this team; "
-                    "create it first or check the id"
-                )
-
-    async def _get_row(self, id: uuid.UUID) -> TableT:
-        stmt = sa.select(self.model).where(self.model.id == id, *self._scope())
-        with translated():
-            row: TableT | None = (await self._session.execute(stmt)).scalars().one_or_none()
-        if row is None:
-            raise NotFoundError(f"{self.model.__name__} {id} not found")
-        return row
+    def _read_of(self, values: Mapping[str, Any]) -> ReadT:
+        """The Read model of a row just written from ``values`` (by column)."""
+        names = list(self.read_model.model_fields)
+        return self._to_read([values[column_of(self.table, n).key] for n in names], names)
 
     # ---- CRUD ---------------------------------------------------------------------------
-    async def create(self, data: Any, **extra: Any) -> ReadT:
+    async def create(self, data: CreateT | Mapping[str, Any]) -> ReadT:
         """Validate ``data`` (a ``…Create`` model or a mapping), insert it, return the Read."""
-        row = await self._insert(coerce(data, self.create_model), extra)
-        return self._to_read(row)
+        return self._read_of(await self._insert(coerce(data, self.create_model), {}))
 
-    async def _insert(self, data: SQLModel, extra: Mapping[str, Any]) -> TableT:
-        update = {**self._derived(data), **extra, **self._stamp()}
-        row: TableT = self.model.model_validate(data, update=update)
-        await self._check_references(row.model_dump())
-        async with self._write():
-            self._session.add(row)
-            await self._session.flush()
-        return row
+    async def _insert(self, data: SQLModel, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert the row for ``data`` (see the module docstring); its values."""
+        values = self._row(data, extra)
+        refs = tuple(c for c in self.references if values.get(c) is not None)
+        columns = tuple(sorted(values))
+        prepared = self._statement(
+            "insert", lambda: self._insert_statement(columns, refs), columns, refs
+        )
+        params = {f"v_{c}": values[c] for c in columns}
+        params.update({f"r_{c}": values[c] for c in refs})
+        if self.tenant and refs:
+            params["team_id"] = self._ctx.team_id
+        if await self._uow.one(prepared, params) is None:
+            await self._explain_refused(values, refs)
+        return values
+
+    async def _insert_many(
+        self, datas: Sequence[SQLModel], extra: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Insert many rows at once, all or none; their values, in order.
+
+        Every row is built (and so validated) first, each distinct reference is checked
+        once, and the rows go in with one driver call inside a savepoint.
+        """
+        rows = [self._row(d, extra or {}) for d in datas]
+        if not rows:
+            return rows
+        refs: dict[str, set[Any]] = {}
+        for row in rows:
+            for column in self.references:
+                if row.get(column) is not None:
+                    refs.setdefault(column, set()).add(row[column])
+        for column, ids in refs.items():
+            for ref in ids:
+                await self._require_references({column: ref})
+        columns = tuple(sorted(rows[0]))
+
+        def build() -> sa.Executable:
+            table = self.table
+            values = {c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in columns}
+            return sa.insert(table).values(values)
+
+        prepared = self._statement("insert-many", build, columns)
+        async with self._uow.savepoint():
+            await self._uow.run_many(prepared, [{f"v_{c}": r[c] for c in columns} for r in rows])
+        return rows
+
+    def _insert_statement(self, columns: Sequence[str], refs: Sequence[str]) -> sa.Executable:
+        table = self.table
+        binds = [sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in columns]
+        insert = insert_or_nothing(self._store.engine.dialect, table)
+        if refs:
+            guarded = sa.select(*binds).where(*self._reference_checks(refs))
+            stmt = insert.from_select(list(columns), guarded, include_defaults=False)
+        else:
+            stmt = insert.values(dict(zip(columns, binds, strict=True)))
+        return stmt.on_conflict_do_nothing().returning(table.c.id)
+
+    def _reference_checks(self, refs: Iterable[str]) -> list[sa.ColumnElement[bool]]:
+        """``EXISTS`` per referenced row (in this team, for tenant-scoped targets)."""
+        checks: list[sa.ColumnElement[bool]] = []
+        for column in refs:
+            target = table_of(self.references[column])
+            where = [target.c.id == sa.bindparam(f"r_{column}", type_=target.c.id.type)]
+            if "team_id" in target.c and self.tenant:
+                where.append(target.c.team_id == sa.bindparam("team_id"))
+            checks.append(sa.exists().where(*where))
+        return checks
+
+    async def _explain_refused(self, values: Mapping[str, Any], refs: Iterable[str]) -> None:
+        """Raise why an insert or update wrote nothing: a missing reference or a taken key."""
+        await self._require_references({c: values[c] for c in refs})
+        for constraint in self.table.constraints:
+            if not isinstance(constraint, sa.UniqueConstraint | sa.PrimaryKeyConstraint):
+                continue
+            cols = list(constraint.columns)
+            if not all(c.key in values for c in cols):
+                continue
+            taken = sa.select(sa.literal(1)).where(*(c == values[c.key] for c in cols))
+            if await self._uow.one(self._store.statements.once(taken.limit(1))):
+                name = constraint.name if isinstance(constraint.name, str) else None
+                what = ", ".join(c.key for c in cols)
+                raise ConflictError(
+                    f"a {self.model.__name__} with the same {what} already exists"
+                    f"{f' ({name})' if name else ''}; choose another value",
+                    constraint=name,
+                )
+        raise DatabaseError(f"the database refused to write the {self.model.__name__}")
+
+    async def _require_references(self, refs: Mapping[str, Any]) -> None:
+        for column, ref in refs.items():
+            target = table_of(self.references[column])
+            where = [target.c.id == ref]
+            if "team_id" in target.c and self.tenant:
+                where.append(target.c.team_id == self._ctx.team_id)
+            probe = sa.select(sa.literal(1)).select_from(target).where(*where).limit(1)
+            if await self._uow.one(self._store.statements.once(probe)) is None:
+                raise NotFoundError(
+                    f"{column} {ref} does not name a {self.references[column].__name__} in "
+                    "this team; create it first or check the id"
+                )
 
     async def get(self, id: uuid.UUID) -> ReadT | None:
         """The row with ``id`` (in this team, if tenant-scoped), or ``None``."""
-        try:
-            return self._to_read(await self._get_row(id))
-        except NotFoundError:
-            return None
+        prepared = self._statement("get", self._get_statement)
+        row = await self._uow.one(prepared, self._params(id=id))
+        return None if row is None else self._to_read(row, prepared.columns)
+
+    def _get_statement(self) -> sa.Executable:
+        return sa.select(*self._read_columns()).where(
+            self.table.c.id == sa.bindparam("id"), *self._scope()
+        )
+
+    async def _values(self, id: uuid.UUID, *names: str) -> dict[str, Any]:
+        """Columns ``names`` of row ``id`` (in this team), including ones no Read model
+        shows (ciphertexts); `NotFoundError` when there is no such row."""
+        table = self.table
+
+        def build() -> sa.Executable:
+            where = [table.c.id == sa.bindparam("id"), *self._scope()]
+            return sa.select(*(table.c[n] for n in names)).where(*where)
+
+        row = await self._uow.one(self._statement("values", build, names), self._params(id=id))
+        if row is None:
+            raise NotFoundError(f"{self.model.__name__} {id} not found")
+        return dict(zip(names, row, strict=True))
+
+    async def _require(self, id: uuid.UUID) -> ReadT:
+        found = await self.get(id)
+        if found is None:
+            raise NotFoundError(f"{self.model.__name__} {id} not found")
+        return found
+
+    def _filters(self, filters: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The shape of ``filters`` (column, kind) and their parameters."""
+        shape, params = [], {}
+        for name in sorted(filters):
+            if name not in self.table.c:
+                raise ValidationError(
+                    f"{self.model.__name__} has no column {name!r}; filter on one of: "
+                    + ", ".join(sorted(self.table.c.keys()))
+                )
+            value = filters[name]
+            if value is None:
+                shape.append((name, "null"))
+            elif isinstance(value, list | tuple | set | frozenset):
+                shape.append((name, "in"))
+                params[f"f_{name}"] = list(value)
+            else:
+                shape.append((name, "eq"))
+                params[f"f_{name}"] = value
+        return tuple(shape), params
+
+    def _where(self, shape: Iterable[tuple[str, str]]) -> list[sa.ColumnElement[bool]]:
+        where = self._scope()
+        for name, kind in shape:
+            column = self.table.c[name]
+            if kind == "null":
+                where.append(column.is_(None))
+            elif kind == "in":
+                where.append(column.in_(sa.bindparam(f"f_{name}", expanding=True)))
+            else:
+                where.append(column == sa.bindparam(f"f_{name}"))
+        return where
+
+    def _order(self) -> list[sa.ColumnElement[Any]]:
+        table = self.table
+        order = [table.c.created_at.desc()] if "created_at" in table.c else []
+        return [*order, table.c.id.desc()]
 
     async def find(self, *, limit: int = 50, offset: int = 0, **filters: Any) -> list[ReadT]:
         """Rows whose columns equal ``filters`` (a list means "any of"), newest first."""
-        if not 0 < limit <= 10_000 or offset < 0:
-            raise ValidationError("limit must be 1-10000 and offset must not be negative")
-        stmt = (
-            sa.select(self.model)
-            .where(*self._scope(), *self._filters(filters))
-            .order_by(*self._order())
-            .limit(limit)
-            .offset(offset)
-        )
-        with translated():
-            rows: Sequence[TableT] = (await self._session.execute(stmt)).scalars().all()
-        return [self._to_read(row) for row in rows]
+        if not 0 < limit <= MAX_LIMIT or offset < 0:
+            raise ValidationError(f"limit must be 1-{MAX_LIMIT} and offset must not be negative")
+        shape, params = self._filters(filters)
+
+        def build() -> sa.Executable:
+            return (
+                sa.select(*self._read_columns())
+                .where(*self._where(shape))
+                .order_by(*self._order())
+                .limit(sa.bindparam("limit"))
+                .offset(sa.bindparam("offset"))
+            )
+
+        prepared = self._statement("find", build, shape)
+        rows = await self._uow.rows(prepared, self._params(limit=limit, offset=offset, **params))
+        return self._reads(prepared, rows)
 
     async def count(self, **filters: Any) -> int:
         """How many rows match ``filters``."""
-        stmt = (
-            sa.select(sa.func.count())
-            .select_from(self.model)
-            .where(*self._scope(), *self._filters(filters))
-        )
-        with translated():
-            return int((await self._session.execute(stmt)).scalar_one())
+        shape, params = self._filters(filters)
+
+        def build() -> sa.Executable:
+            return sa.select(sa.func.count()).select_from(self.table).where(*self._where(shape))
+
+        prepared = self._statement("count", build, shape)
+        return int(await self._uow.scalar(prepared, self._params(**params)) or 0)
 
     async def update(
-        self, id: uuid.UUID, data: Any, *, expected_version: int | None = None
+        self,
+        id: uuid.UUID,
+        data: UpdateT | Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
     ) -> ReadT:
         """Apply the fields set on ``data``; with ``expected_version``, only if unchanged.
 
         Raises:
-            NotFoundError: no such row in this team.
+            NotFoundError: no such row in this team (or a reference it sets is missing).
             ConcurrentUpdateError: the row's version is not ``expected_version``, or it
                 changed between this read and the write.
             ValidationError: the patched row breaks a rule.
+            ConflictError: the patch takes a unique key another row has.
         """
         patch = coerce(data, self.update_model)
-        row = await self._get_row(id)
-        version = getattr(row, "version", None)
-        if expected_version is not None and version != expected_version:
-            raise ConcurrentUpdateError(
-                f"{self.model.__name__} {id} is at version {version}, not {expected_version}; "
-                "re-read it and apply the change again"
-            )
-        write_only = set(self.secret_fields) | self.write_only
-        changes = patch.model_dump(exclude_unset=True, exclude=write_only)
-        merged = self.base_model.model_validate({**row.model_dump(), **changes})
-        values = {name: getattr(merged, name) for name in changes}
-        values.update(self._derived(patch))
-        return self._to_read(await self._apply(row, values))
+        skip = set(self.secret_fields) | self.write_only
+        changes = {f: getattr(patch, f) for f in patch.model_fields_set if f not in skip}
+        changes.update(self._derived(patch))
+        if changes.keys() & self.merged_fields:
+            current = await self._require(id)
+            version = getattr(current, "version", None)
+            if expected_version is not None and version != expected_version:
+                raise self._stale(id, version, expected_version)
+            merged = {f: getattr(current, f) for f in self.base_model.model_fields}
+            self.base_model.model_validate({**merged, **changes})
+            expected_version = version
+        return await self._apply(id, changes, expected_version=expected_version)
 
-    async def _apply(self, row: TableT, values: Mapping[str, Any]) -> TableT:
-        """Write ``values`` to ``row`` in one guarded UPDATE and return the fresh row."""
-        await self._check_references(values)
-        model = self.model
-        stmt = sa.update(model).where(model.id == row.id, *self._scope()).values(**values)
-        version = getattr(row, "version", None)
-        if version is not None:
-            stmt = stmt.where(model.version == version).values(version=version + 1)
-        async with self._write():
-            result = await self._session.execute(
-                stmt.returning(model),
-                execution_options={"synchronize_session": False, "populate_existing": True},
-            )
-            fresh: TableT | None = result.scalars().one_or_none()
-        if fresh is None:
-            raise ConcurrentUpdateError(
-                f"{model.__name__} {row.id} was changed by someone else while this update ran; "
-                "re-read it and apply the change again"
-            )
-        return fresh
+    def _stale(self, id: uuid.UUID, version: Any, expected: int) -> ConcurrentUpdateError:
+        return ConcurrentUpdateError(
+            f"{self.model.__name__} {id} is at version {version}, not {expected}; "
+            "re-read it and apply the change again"
+        )
+
+    async def _apply(
+        self, id: uuid.UUID, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> ReadT:
+        """Write ``changes`` to row ``id`` in one guarded UPDATE and return the fresh row."""
+        table = self.table
+        columns = tuple(sorted(column_of(table, f).key for f in changes))
+        values = {column_of(table, f).key: v for f, v in changes.items()}
+        if "updated_at" in table.c and "updated_at" not in values:
+            values["updated_at"] = utcnow()
+            columns = tuple(sorted({*columns, "updated_at"}))
+        refs = tuple(c for c in self.references if values.get(c) is not None)
+        guarded = expected_version is not None and "version" in table.c
+        shape = (columns, refs, guarded)
+        prepared = self._statement("update", lambda: self._update_statement(*shape), *shape)
+        params = self._params(id=id, **{f"v_{c}": values[c] for c in columns})
+        params.update({f"r_{c}": values[c] for c in refs})
+        if guarded:
+            params["expected_version"] = expected_version
+        unique = any(
+            isinstance(k, sa.UniqueConstraint) and {c.key for c in k.columns} & set(columns)
+            for k in table.constraints
+        )
+        if unique:
+            async with self._uow.savepoint():
+                row = await self._uow.one(prepared, params)
+        else:
+            row = await self._uow.one(prepared, params)
+        if row is None:
+            await self._explain_unchanged(id, expected_version, {c: values[c] for c in refs})
+        assert row is not None
+        return self._to_read(row, prepared.columns)
+
+    def _update_statement(
+        self, columns: Sequence[str], refs: Sequence[str], guarded: bool
+    ) -> sa.Executable:
+        table = self.table
+        sets: dict[str, Any] = {c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in columns}
+        where = [table.c.id == sa.bindparam("id"), *self._scope(), *self._reference_checks(refs)]
+        if "version" in table.c:
+            sets["version"] = table.c.version + 1
+            if guarded:
+                where.append(table.c.version == sa.bindparam("expected_version"))
+        return sa.update(table).where(*where).values(sets).returning(*self._read_columns())
+
+    async def _explain_unchanged(
+        self, id: uuid.UUID, expected_version: int | None, refs: Mapping[str, Any]
+    ) -> None:
+        current = await self._require(id)
+        await self._require_references(refs)
+        version = getattr(current, "version", None)
+        if expected_version is not None and version != expected_version:
+            raise self._stale(id, version, expected_version)
+        raise ConcurrentUpdateError(
+            f"{self.model.__name__} {id} was changed by someone else while this update ran; "
+            "re-read it and apply the change again"
+        )
 
     async def delete(self, id: uuid.UUID) -> bool:
         """Delete the row; ``False`` if there was none (in this team)."""
-        stmt = sa.delete(self.model).where(self.model.id == id, *self._scope())
-        async with self._write():
-            result = await self._session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0))
+
+        def build() -> sa.Executable:
+            where = [self.table.c.id == sa.bindparam("id"), *self._scope()]
+            return sa.delete(self.table).where(*where).returning(self.table.c.id)
+
+        prepared = self._statement("delete", build)
+        if self._store.statements.memo(
+            ("restricting", self.table.name), lambda: restricting(self.table)
+        ):
+            async with self._uow.savepoint():
+                row = await self._uow.one(prepared, self._params(id=id))
+        else:
+            row = await self._uow.one(prepared, self._params(id=id))
+        return row is not None
 
 
-class TenantRepository(Repository[TableT, ReadT]):
+class TenantRepository(Repository[TableT, CreateT, UpdateT, ReadT]):
     """A repository over a table with ``team_id``: every read filtered, every write stamped."""
+
+    tenant = True
 
     def __init__(self, ctx: RepoContext) -> None:
         if ctx.team_id is None:
@@ -299,9 +544,3 @@ class TenantRepository(Repository[TableT, ReadT]):
             )
         super().__init__(ctx)
         self.team_id: uuid.UUID = ctx.team_id
-
-    def _scope(self) -> list[sa.ColumnElement[bool]]:
-        return [self.model.team_id == self.team_id]
-
-    def _stamp(self) -> dict[str, Any]:
-        return {"team_id": self.team_id}

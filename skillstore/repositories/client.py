@@ -11,12 +11,12 @@ history is archived, never deleted (see `skillstore.models.client`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col
 
-from skillstore.db.translate import translated
+from skillstore.db.base import table_of
 from skillstore.db.types import utcnow
 from skillstore.errors import ConflictError, NotFoundError
 from skillstore.models.client import (
@@ -43,8 +43,11 @@ from skillstore.models.task import Task
 from skillstore.models.tenancy import User
 from skillstore.repositories.base import TenantRepository, coerce
 
+_ENTRY = table_of(ClientProfileEntry)
+_ENTRY_FIELDS = tuple(ClientProfileEntryRead.model_fields)
 
-class ClientRepository(TenantRepository[Client, ClientRead]):
+
+class ClientRepository(TenantRepository[Client, ClientCreate, ClientUpdate, ClientRead]):
     """Clients of the session's team and their profiles."""
 
     model = Client
@@ -54,7 +57,11 @@ class ClientRepository(TenantRepository[Client, ClientRead]):
     update_model = ClientUpdate
 
     async def append_profile(
-        self, client_id: uuid.UUID, data: Any, *, source: str | None = None
+        self,
+        client_id: uuid.UUID,
+        data: ClientProfileEntryCreate | Mapping[str, Any],
+        *,
+        source: str | None = None,
     ) -> ClientProfileEntryRead:
         """Append a profile change: ``data`` is a JSON Merge Patch (``None`` removes a key).
 
@@ -66,31 +73,67 @@ class ClientRepository(TenantRepository[Client, ClientRead]):
         """
         if not isinstance(data, ClientProfileEntryCreate):
             data = coerce({"data": data, "source": source}, ClientProfileEntryCreate)
-        await self._lock(client_id)
-        entry = ClientProfileEntry.model_validate(
-            data,
-            update={
-                "client_id": client_id,
-                "sequence": await self._last_sequence(client_id) + 1,
-                **self._stamp(),
-            },
+        await self._uow.begin_write()
+        if (
+            await self._uow.one(self._statement("lock", self._lock), self._params(id=client_id))
+            is None
+        ):
+            raise NotFoundError(f"Client {client_id} not found")
+        entry = {
+            **data.model_dump(),
+            "id": uuid.uuid4(),
+            "client_id": client_id,
+            "created_at": utcnow(),
+            "team_id": self.team_id,
+        }
+        prepared = self._statement("append-entry", self._append)
+        sequence = await self._uow.scalar(prepared, {f"v_{k}": v for k, v in entry.items()})
+        read: ClientProfileEntryRead = ClientProfileEntryRead.model_construct(
+            **entry, sequence=sequence
         )
-        async with self._write():
-            self._session.add(entry)
-            await self._session.flush()
-        return ClientProfileEntryRead.model_validate(entry)
+        return read
+
+    def _lock(self) -> sa.Executable:
+        table = self.table
+        where = [table.c.id == sa.bindparam("id"), *self._scope()]
+        return sa.select(table.c.id).where(*where).with_for_update()
+
+    def _append(self) -> sa.Executable:
+        c = _ENTRY.c
+        columns = [n for n in _ENTRY_FIELDS if n != "sequence"]
+        binds = [sa.bindparam(f"v_{n}", type_=c[n].type) for n in columns]
+        # The next number, read under the client's row lock (serialised on SQLite anyway).
+        following = (
+            sa.select(sa.func.coalesce(sa.func.max(c.sequence), 0) + 1)
+            .where(c.client_id == sa.bindparam("v_client_id", type_=c.client_id.type))
+            .scalar_subquery()
+        )
+        rows = sa.select(*binds, following)
+        return (
+            sa.insert(_ENTRY)
+            .from_select([*columns, "sequence"], rows, include_defaults=False)
+            .returning(c.sequence)
+        )
 
     async def profile_history(self, client_id: uuid.UUID) -> list[ClientProfileEntryRead]:
         """Every profile entry of the client, oldest first."""
-        await self._get_row(client_id)
-        stmt = (
-            sa.select(ClientProfileEntry)
-            .where(col(ClientProfileEntry.client_id) == client_id, *self._entry_scope())
-            .order_by(col(ClientProfileEntry.sequence))
+        await self._values(client_id, "id")
+
+        def build() -> sa.Executable:
+            c = _ENTRY.c
+            return (
+                sa.select(*(c[n] for n in _ENTRY_FIELDS))
+                .where(c.client_id == sa.bindparam("client"), c.team_id == sa.bindparam("team_id"))
+                .order_by(c.sequence)
+            )
+
+        rows = await self._uow.rows(
+            self._statement("history", build), self._params(client=client_id)
         )
-        with translated():
-            rows = (await self._session.execute(stmt)).scalars().all()
-        return [ClientProfileEntryRead.model_validate(r) for r in rows]
+        return [
+            ClientProfileEntryRead.model_construct(**dict(zip(_ENTRY_FIELDS, r, strict=True)))
+            for r in rows
+        ]
 
     async def profile(self, client_id: uuid.UUID) -> ClientProfile:
         """The client's current profile: its entries folded in order."""
@@ -104,10 +147,10 @@ class ClientRepository(TenantRepository[Client, ClientRead]):
 
     async def archive(self, id: uuid.UUID) -> ClientRead:
         """Archive the client (the way to retire one with profile history); idempotent."""
-        row = await self._get_row(id)
-        if row.archived_at is not None:
-            return self._to_read(row)
-        return self._to_read(await self._apply(row, {"archived_at": utcnow()}))
+        current = await self._require(id)
+        if current.archived_at is not None:
+            return current
+        return await self._apply(id, {"archived_at": utcnow()})
 
     async def delete(self, id: uuid.UUID) -> bool:
         """Delete a client with no profile history; one with history must be archived.
@@ -116,11 +159,15 @@ class ClientRepository(TenantRepository[Client, ClientRead]):
             ConflictError: the client has profile entries (append-only, so they and the
                 client stay); use `archive`.
         """
-        count = sa.select(sa.func.count()).where(
-            col(ClientProfileEntry.client_id) == id, *self._entry_scope()
+
+        def build() -> sa.Executable:
+            c = _ENTRY.c
+            where = [c.client_id == sa.bindparam("id"), c.team_id == sa.bindparam("team_id")]
+            return sa.select(sa.func.count()).select_from(_ENTRY).where(*where)
+
+        entries = int(
+            await self._uow.scalar(self._statement("entries", build), self._params(id=id))
         )
-        with translated():
-            entries = int((await self._session.execute(count)).scalar_one())
         if entries:
             raise ConflictError(
                 f"client {id} has {entries} append-only profile entries, which cannot be "
@@ -129,25 +176,10 @@ class ClientRepository(TenantRepository[Client, ClientRead]):
             )
         return await super().delete(id)
 
-    async def _lock(self, client_id: uuid.UUID) -> None:
-        stmt = sa.select(col(Client.id)).where(col(Client.id) == client_id, *self._scope())
-        with translated():
-            found = (await self._session.execute(stmt.with_for_update())).scalar_one_or_none()
-        if found is None:
-            raise NotFoundError(f"Client {client_id} not found")
 
-    async def _last_sequence(self, client_id: uuid.UUID) -> int:
-        stmt = sa.select(sa.func.coalesce(sa.func.max(col(ClientProfileEntry.sequence)), 0)).where(
-            col(ClientProfileEntry.client_id) == client_id
-        )
-        with translated():
-            return int((await self._session.execute(stmt)).scalar_one())
-
-    def _entry_scope(self) -> list[sa.ColumnElement[bool]]:
-        return [col(ClientProfileEntry.team_id) == self.team_id]
-
-
-class FeedbackRepository(TenantRepository[FeedbackEntry, FeedbackEntryRead]):
+class FeedbackRepository(
+    TenantRepository[FeedbackEntry, FeedbackEntryCreate, FeedbackEntryUpdate, FeedbackEntryRead]
+):
     """Ratings and comments on tasks and messages."""
 
     model = FeedbackEntry
@@ -156,12 +188,16 @@ class FeedbackRepository(TenantRepository[FeedbackEntry, FeedbackEntryRead]):
     create_model = FeedbackEntryCreate
     update_model = FeedbackEntryUpdate
     references = {"task_id": Task, "author_id": User, "message_id": Message}
+    merged_fields = frozenset({"task_id", "message_id"})
 
     async def average_rating(self, **filters: Any) -> float | None:
         """The mean rating of the entries matching ``filters`` (``None`` when there are none)."""
-        stmt = sa.select(sa.func.avg(col(FeedbackEntry.rating))).where(
-            *self._scope(), *self._filters(filters)
+        shape, params = self._filters(filters)
+
+        def build() -> sa.Executable:
+            return sa.select(sa.func.avg(self.table.c.rating)).where(*self._where(shape))
+
+        value = await self._uow.scalar(
+            self._statement("average", build, shape), self._params(**params)
         )
-        with translated():
-            value = (await self._session.execute(stmt)).scalar_one()
         return None if value is None else float(value)

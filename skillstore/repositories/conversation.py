@@ -17,13 +17,13 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col
 
-from skillstore.db.translate import translated
+from skillstore.db.base import table_of
 from skillstore.db.types import utcnow
 from skillstore.errors import ConflictError, NotFoundError, ValidationError
 from skillstore.models.agent import AgentConfig
@@ -43,10 +43,12 @@ from skillstore.models.conversation import (
 from skillstore.models.tenancy import Team, User
 from skillstore.repositories.base import TenantRepository, coerce
 
-_REFRESH = {"synchronize_session": False, "populate_existing": True}
+_CONVERSATION = table_of(Conversation)
 
 
-class ConversationRepository(TenantRepository[Conversation, ConversationRead]):
+class ConversationRepository(
+    TenantRepository[Conversation, ConversationCreate, ConversationUpdate, ConversationRead]
+):
     """Conversations of the session's team."""
 
     model = Conversation
@@ -70,23 +72,28 @@ class ConversationRepository(TenantRepository[Conversation, ConversationRead]):
         since ``now - days``. Returns how many conversations were deleted.
         """
         if days is None:
-            stmt = sa.select(col(Team.conversation_retention_days)).where(
-                col(Team.id) == self.team_id
-            )
-            with translated():
-                days = (await self._session.execute(stmt)).scalar_one_or_none()
+            team = table_of(Team)
+
+            def retention() -> sa.Executable:
+                return sa.select(team.c.conversation_retention_days).where(
+                    team.c.id == sa.bindparam("team_id")
+                )
+
+            days = await self._uow.scalar(self._statement("retention", retention), self._params())
             if days is None:
                 return 0
         if days < 1:
             raise ValidationError(f"days must be at least 1, got {days}")
         cutoff = (now or utcnow()) - timedelta(days=days)
-        activity = sa.func.coalesce(col(Conversation.last_message_at), col(Conversation.created_at))
-        stmt_delete = sa.delete(Conversation).where(*self._scope(), activity < cutoff)
-        async with self._write():
-            result = await self._session.execute(
-                stmt_delete, execution_options={"synchronize_session": False}
-            )
-        return int(getattr(result, "rowcount", 0))
+        table = self.table
+
+        def build() -> sa.Executable:
+            activity = sa.func.coalesce(table.c.last_message_at, table.c.created_at)
+            cut = sa.bindparam("cutoff", type_=table.c.created_at.type)
+            return sa.delete(table).where(*self._scope(), activity < cut).returning(table.c.id)
+
+        rows = await self._uow.rows(self._statement("purge", build), self._params(cutoff=cutoff))
+        return len(rows)
 
 
 def encode_cursor(message: MessageRead) -> str:
@@ -111,7 +118,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ) from None
 
 
-class MessageRepository(TenantRepository[Message, MessageRead]):
+class MessageRepository(TenantRepository[Message, MessageCreate, MessageUpdate, MessageRead]):
     """Messages: appended through `append`, paged with `history`, rated with `feedback`."""
 
     model = Message
@@ -120,16 +127,15 @@ class MessageRepository(TenantRepository[Message, MessageRead]):
     create_model = MessageCreate
     update_model = MessageUpdate
 
-    async def create(self, data: Any, **extra: Any) -> MessageRead:
-        """Same as ``append(conversation_id, data)``; ``conversation_id`` is required."""
-        conversation_id = extra.pop("conversation_id", None)
-        if conversation_id is None or extra:
-            raise ValidationError(
-                "messages belong to a conversation: use messages.append(conversation_id, data)"
-            )
-        return await self.append(conversation_id, data)
+    async def create(self, data: MessageCreate | Mapping[str, Any]) -> MessageRead:
+        """Refused: a message belongs to a conversation (use ``append``)."""
+        raise ValidationError(
+            "messages belong to a conversation: use messages.append(conversation_id, data)"
+        )
 
-    async def append(self, conversation_id: uuid.UUID, data: Any) -> MessageRead:
+    async def append(
+        self, conversation_id: uuid.UUID, data: MessageCreate | Mapping[str, Any]
+    ) -> MessageRead:
         """Add a message and bump the conversation's counters in the same transaction.
 
         Raises:
@@ -138,40 +144,27 @@ class MessageRepository(TenantRepository[Message, MessageRead]):
         """
         message = coerce(data, MessageCreate)
         now = utcnow()
-        last = col(Conversation.last_message_at)
-        counters = (
-            sa.update(Conversation)
-            .where(
-                col(Conversation.id) == conversation_id,
-                col(Conversation.team_id) == self.team_id,
-                col(Conversation.status) != ConversationStatus.CLOSED,
-            )
-            .values(
-                message_count=col(Conversation.message_count) + 1,
-                token_count=col(Conversation.token_count) + message.token_count,
-                # A writer that took its timestamp earlier but got the lock later must
-                # not move last_message_at backwards.
-                last_message_at=sa.case((sa.or_(last.is_(None), last < now), now), else_=last),
-            )
-            .returning(Conversation)
+        bumped = await self._uow.one(
+            self._statement("bump", _bump_counters),
+            self._params(conversation=conversation_id, tokens=message.token_count, now=now),
         )
-        async with self._write():
-            bumped = (await self._session.execute(counters, execution_options=_REFRESH)).first()
-            if bumped is None:
-                await self._refuse(conversation_id)
-            row = Message.model_validate(
-                message,
-                update={"conversation_id": conversation_id, "created_at": now, **self._stamp()},
-            )
-            self._session.add(row)
-            await self._session.flush()
-        return self._to_read(row)
+        if bumped is None:
+            await self._refuse(conversation_id)
+        values = await self._insert(
+            message, {"conversation_id": conversation_id, "created_at": now}
+        )
+        return self._read_of(values)
 
     async def _refuse(self, conversation_id: uuid.UUID) -> None:
-        stmt = sa.select(col(Conversation.status)).where(
-            col(Conversation.id) == conversation_id, col(Conversation.team_id) == self.team_id
+        def build() -> sa.Executable:
+            return sa.select(_CONVERSATION.c.status).where(
+                _CONVERSATION.c.id == sa.bindparam("conversation"),
+                _CONVERSATION.c.team_id == sa.bindparam("team_id"),
+            )
+
+        status = await self._uow.scalar(
+            self._statement("status", build), self._params(conversation=conversation_id)
         )
-        status = (await self._session.execute(stmt)).scalar_one_or_none()
         if status is None:
             raise NotFoundError(f"Conversation {conversation_id} not found")
         raise ConflictError(
@@ -190,25 +183,30 @@ class MessageRepository(TenantRepository[Message, MessageRead]):
         """One page of the conversation's messages; pass ``next_cursor`` for the next."""
         if not 0 < limit <= 1000:
             raise ValidationError("limit must be 1-1000")
-        created, ident = col(Message.created_at), col(Message.id)
-        stmt = sa.select(Message).where(
-            *self._scope(), col(Message.conversation_id) == conversation_id
-        )
+        params = self._params(conversation=conversation_id, limit=limit + 1)
         if cursor is not None:
-            when, last_id = decode_cursor(cursor)
-            if newest_first:
-                after = sa.or_(created < when, sa.and_(created == when, ident < last_id))
-            else:
-                after = sa.or_(created > when, sa.and_(created == when, ident > last_id))
-            stmt = stmt.where(after)
-        order: list[sa.UnaryExpression[Any]] = (
-            [created.desc(), ident.desc()] if newest_first else [created.asc(), ident.asc()]
-        )
-        with translated():
-            rows = (await self._session.execute(stmt.order_by(*order).limit(limit + 1))).all()
-        items = [self._to_read(row[0]) for row in rows[:limit]]
+            params["when"], params["last_id"] = decode_cursor(cursor)
+        shape = (cursor is not None, newest_first)
+        prepared = self._statement("history", lambda: self._history(*shape), *shape)
+        rows = await self._uow.rows(prepared, params)
+        items = self._reads(prepared, rows[:limit])
         more = len(rows) > limit
         return MessagePage(items=items, next_cursor=encode_cursor(items[-1]) if more else None)
+
+    def _history(self, paged: bool, newest_first: bool) -> sa.Executable:
+        table = self.table
+        created, ident = table.c.created_at, table.c.id
+        where = [*self._scope(), table.c.conversation_id == sa.bindparam("conversation")]
+        if paged:
+            when = sa.bindparam("when", type_=created.type)
+            last = sa.bindparam("last_id", type_=ident.type)
+            if newest_first:
+                where.append(sa.or_(created < when, sa.and_(created == when, ident < last)))
+            else:
+                where.append(sa.or_(created > when, sa.and_(created == when, ident > last)))
+        order = [created.desc(), ident.desc()] if newest_first else [created.asc(), ident.asc()]
+        query = sa.select(*self._read_columns()).where(*where).order_by(*order)
+        return query.limit(sa.bindparam("limit"))
 
     async def feedback(
         self, message_id: uuid.UUID, rating: int, comment: str | None = None
@@ -220,25 +218,60 @@ class MessageRepository(TenantRepository[Message, MessageRead]):
 
     async def delete(self, id: uuid.UUID) -> bool:
         """Delete a message and take it off its conversation's counters."""
-        stmt = (
-            sa.delete(Message)
-            .where(col(Message.id) == id, *self._scope())
-            .returning(col(Message.conversation_id), col(Message.token_count))
-        )
-        async with self._write():
-            gone = (
-                await self._session.execute(stmt, execution_options={"synchronize_session": False})
-            ).first()
-            if gone is None:
-                return False
-            counters = (
-                sa.update(Conversation)
-                .where(col(Conversation.id) == gone[0])
-                .values(
-                    message_count=col(Conversation.message_count) - 1,
-                    token_count=col(Conversation.token_count) - gone[1],
-                )
-                .returning(Conversation)
+        table = self.table
+
+        def gone() -> sa.Executable:
+            where = [table.c.id == sa.bindparam("id"), *self._scope()]
+            return (
+                sa.delete(table)
+                .where(*where)
+                .returning(table.c.conversation_id, table.c.token_count)
             )
-            await self._session.execute(counters, execution_options=_REFRESH)
+
+        removed = await self._uow.one(self._statement("delete", gone), self._params(id=id))
+        if removed is None:
+            return False
+
+        def counters() -> sa.Executable:
+            c = _CONVERSATION.c
+            return (
+                sa.update(_CONVERSATION)
+                .where(c.id == sa.bindparam("conversation"))
+                .values(
+                    message_count=c.message_count - 1,
+                    token_count=c.token_count - sa.bindparam("tokens", type_=sa.Integer()),
+                    updated_at=sa.bindparam("now", type_=c.updated_at.type),
+                )
+                .returning(c.id)
+            )
+
+        await self._uow.rows(
+            self._statement("uncount", counters),
+            {"conversation": removed[0], "tokens": removed[1], "now": utcnow()},
+        )
         return True
+
+
+def _bump_counters() -> sa.Executable:
+    c = _CONVERSATION.c
+    now = sa.bindparam("now", type_=c.last_message_at.type)
+    return (
+        sa.update(_CONVERSATION)
+        .where(
+            c.id == sa.bindparam("conversation"),
+            c.team_id == sa.bindparam("team_id"),
+            c.status != ConversationStatus.CLOSED,
+        )
+        .values(
+            message_count=c.message_count + 1,
+            token_count=c.token_count + sa.bindparam("tokens", type_=sa.Integer()),
+            # A writer that took its timestamp earlier but got the lock later must not
+            # move last_message_at backwards.
+            last_message_at=sa.case(
+                (sa.or_(c.last_message_at.is_(None), c.last_message_at < now), now),
+                else_=c.last_message_at,
+            ),
+            updated_at=now,
+        )
+        .returning(c.id)
+    )

@@ -9,6 +9,7 @@ touching ``updated_at``, which records changes, not use).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from skillstore.db.types import utcnow
@@ -27,7 +28,9 @@ from skillstore.repositories.audit import AuditRepository
 from skillstore.repositories.base import TenantRepository, coerce
 
 
-class CredentialRepository(TenantRepository[Credential, CredentialRead]):
+class CredentialRepository(
+    TenantRepository[Credential, CredentialCreate, CredentialUpdate, CredentialRead]
+):
     """Encrypted credentials of one team."""
 
     model = Credential
@@ -39,7 +42,7 @@ class CredentialRepository(TenantRepository[Credential, CredentialRead]):
     references = {"created_by": User}
 
     async def create(
-        self, data: Any, *, created_by: uuid.UUID | None = None, **extra: Any
+        self, data: CredentialCreate | Mapping[str, Any], *, created_by: uuid.UUID | None = None
     ) -> CredentialRead:
         """Encrypt and store a credential.
 
@@ -49,16 +52,20 @@ class CredentialRepository(TenantRepository[Credential, CredentialRead]):
             CredentialError: no encryption key is configured.
         """
         credential = coerce(data, CredentialCreate)
-        require_known_integrations([credential.integration_id], self._ctx.settings)
-        return await super().create(credential, created_by=created_by, **extra)
+        require_known_integrations([credential.integration_id], self._store.settings)
+        return self._read_of(await self._insert(credential, {"created_by": created_by}))
 
     async def update(
-        self, id: uuid.UUID, data: Any, *, expected_version: int | None = None
+        self,
+        id: uuid.UUID,
+        data: CredentialUpdate | Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
     ) -> CredentialRead:
         """Apply a patch; a new ``secret`` is encrypted under the current key."""
         patch = coerce(data, CredentialUpdate)
         if patch.integration_id is not None:
-            require_known_integrations([patch.integration_id], self._ctx.settings)
+            require_known_integrations([patch.integration_id], self._store.settings)
         return await super().update(id, patch, expected_version=expected_version)
 
     async def get_by_name(self, name: str) -> CredentialRead | None:
@@ -74,16 +81,17 @@ class CredentialRepository(TenantRepository[Credential, CredentialRead]):
             CredentialError: it has expired, or no configured key can decrypt it (the
                 stored ciphertext is left as it was).
         """
-        row = await self._get_row(id)
+        row = await self._values(id, "name", "expires_at", "ciphertext", "updated_at")
         now = utcnow()
-        if row.expires_at is not None and row.expires_at <= now:
+        expires_at = row["expires_at"]
+        if expires_at is not None and expires_at <= now:
             raise CredentialError(
-                f"credential {row.name!r} expired at {row.expires_at.isoformat()}; store a new "
+                f"credential {row['name']!r} expired at {expires_at.isoformat()}; store a new "
                 "secret or a later expires_at with credentials.update()"
             )
         audit = AuditRepository(self._ctx)
         try:
-            secret = self._ctx.cipher.decrypt(row.ciphertext)
+            secret = self._store.cipher.decrypt(row["ciphertext"])
         except CredentialError as exc:
             await audit.record(
                 AuditEvent.CREDENTIAL_REVEALED,
@@ -94,8 +102,8 @@ class CredentialRepository(TenantRepository[Credential, CredentialRead]):
                 success=False,
                 durable=True,
             )
-            raise CredentialError(f"credential {row.name!r}: {exc}") from None
-        await self._apply(row, {"last_used_at": now, "updated_at": row.updated_at})
+            raise CredentialError(f"credential {row['name']!r}: {exc}") from None
+        await self._apply(id, {"last_used_at": now, "updated_at": row["updated_at"]})
         await audit.record(
             AuditEvent.CREDENTIAL_REVEALED,
             action="reveal",

@@ -16,7 +16,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from skillstore.db.states import check_transition, parse_enum
-from skillstore.db.translate import translated
 from skillstore.db.types import utcnow
 from skillstore.errors import ValidationError
 from skillstore.models.agent import AgentConfig
@@ -33,10 +32,12 @@ from skillstore.models.execution import (
 )
 from skillstore.models.workflow import Workflow
 from skillstore.repositories.base import TenantRepository
-from skillstore.repositories.keyset import encode_cursor, older_than
+from skillstore.repositories.keyset import decode_cursor, encode_cursor, older_than
 
 
-class ExecutionRepository(TenantRepository[Execution, ExecutionRead]):
+class ExecutionRepository(
+    TenantRepository[Execution, ExecutionCreate, ExecutionUpdate, ExecutionRead]
+):
     """Runs of agents and workflows in one team."""
 
     model = Execution
@@ -45,6 +46,7 @@ class ExecutionRepository(TenantRepository[Execution, ExecutionRead]):
     create_model = ExecutionCreate
     update_model = ExecutionUpdate
     references = {"agent_id": AgentConfig, "workflow_id": Workflow}
+    merged_fields = frozenset({"agent_id", "workflow_id"})
 
     async def transition(
         self,
@@ -62,23 +64,24 @@ class ExecutionRepository(TenantRepository[Execution, ExecutionRead]):
             ConcurrentUpdateError: another worker moved or changed it first.
         """
         target = parse_enum(ExecutionStatus, status, "execution status")
-        row = await self._get_row(id)
-        check_transition(f"execution {id}", ALLOWED_TRANSITIONS, row.status, target)
+        row = await self._values(id, "status", "started_at", "version")
+        check_transition(f"execution {id}", ALLOWED_TRANSITIONS, row["status"], target)
         now = utcnow()
+        started_at = row["started_at"]
         values: dict[str, Any] = {"status": target}
-        if target is ExecutionStatus.RUNNING and row.started_at is None:
+        if target is ExecutionStatus.RUNNING and started_at is None:
             values["started_at"] = now
         if target in FINISHED:
             values["finished_at"] = now
-            if row.started_at is not None:
-                values["duration_ms"] = int((now - row.started_at).total_seconds() * 1000)
+            if started_at is not None:
+                values["duration_ms"] = int((now - started_at).total_seconds() * 1000)
         if target is ExecutionStatus.RETRYING:
             values.update(finished_at=None, duration_ms=None)
         if output is not None:
             values["output"] = output
         if error is not None:
             values["error"] = error
-        return self._to_read(await self._apply(row, values))
+        return await self._apply(id, values, expected_version=row["version"])
 
     async def page(
         self,
@@ -93,14 +96,20 @@ class ExecutionRepository(TenantRepository[Execution, ExecutionRead]):
         if not 0 < limit <= 1000:
             raise ValidationError("limit must be between 1 and 1000")
         given = {"agent_id": agent_id, "workflow_id": workflow_id, "status": status}
-        filters = {name: value for name, value in given.items() if value is not None}
-        stmt = sa.select(Execution).where(*self._scope(), *self._filters(filters))
+        shape, params = self._filters({k: v for k, v in given.items() if v is not None})
         if after is not None:
-            stmt = stmt.where(older_than(Execution, after))
-        stmt = stmt.order_by(*self._order()).limit(limit + 1)
-        with translated():
-            rows = list((await self._session.execute(stmt)).scalars().all())
-        items = [self._to_read(row) for row in rows[:limit]]
+            params["after_at"], params["after_id"] = decode_cursor(after)
+
+        def build() -> sa.Executable:
+            where = self._where(shape)
+            if after is not None:
+                where.append(older_than(self.table))
+            query = sa.select(*self._read_columns()).where(*where).order_by(*self._order())
+            return query.limit(sa.bindparam("limit"))
+
+        prepared = self._statement("page", build, shape, after is not None)
+        rows = await self._uow.rows(prepared, self._params(limit=limit + 1, **params))
+        items = self._reads(prepared, rows[:limit])
         more = len(rows) > limit
         cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
         return ExecutionPage(items=items, next_cursor=cursor)

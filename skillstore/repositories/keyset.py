@@ -13,7 +13,6 @@ import base64
 import binascii
 import uuid
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -42,10 +41,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     return created_at, id
 
 
-def older_than(model: Any, cursor: str) -> sa.ColumnElement[bool]:
-    """Rows that come after ``cursor`` in ``created_at DESC, id DESC`` order."""
-    created_at, id = decode_cursor(cursor)
+def older_than(table: sa.Table) -> sa.ColumnElement[bool]:
+    """Rows after the cursor's row in ``created_at DESC, id DESC`` order; the cursor's
+    values (`decode_cursor`) are bound as ``after_at`` and ``after_id``."""
+    created_at = sa.bindparam("after_at", type_=table.c.created_at.type)
+    id = sa.bindparam("after_id", type_=table.c.id.type)
     return sa.or_(
-        model.created_at < created_at,
-        sa.and_(model.created_at == created_at, model.id < id),
+        table.c.created_at < created_at,
+        sa.and_(table.c.created_at == created_at, table.c.id < id),
     )

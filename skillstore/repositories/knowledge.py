@@ -19,10 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import SQLModel, col
+from sqlmodel import SQLModel
 
 from skillstore.db.base import table_of
-from skillstore.db.translate import translated
 from skillstore.db.types import as_vector
 from skillstore.errors import ValidationError
 from skillstore.models.knowledge import (
@@ -42,11 +41,19 @@ from skillstore.models.knowledge import (
     SkillFileUpdate,
     SkillHit,
 )
-from skillstore.repositories.base import ReadT, TableT, TenantRepository, coerce
+from skillstore.repositories.base import (
+    CreateT,
+    ReadT,
+    TableT,
+    TenantRepository,
+    UpdateT,
+    coerce,
+)
 from skillstore.vector import live_filters, nearest
 
-_Stmt = TypeVar("_Stmt", sa.Select[Any], sa.Delete)
 ChunkT = TypeVar("ChunkT", DocumentEmbeddingRead, SkillEmbeddingRead)
+SKILL_EMBEDDING = table_of(SkillEmbedding)
+_SKILL_CHUNK = tuple(SkillEmbeddingRead.model_fields)
 
 
 def _many(values: Any) -> list[Any]:
@@ -54,7 +61,7 @@ def _many(values: Any) -> list[Any]:
     return [values] if isinstance(values, str | uuid.UUID) else list(values)
 
 
-class _Embedded(TenantRepository[TableT, ReadT]):
+class _Embedded(TenantRepository[TableT, CreateT, UpdateT, ReadT]):
     """Checks the ``embedding`` of every input against the store's dimension."""
 
     write_only = frozenset({"embedding"})
@@ -63,17 +70,12 @@ class _Embedded(TenantRepository[TableT, ReadT]):
         embedding = getattr(data, "embedding", None)
         if embedding is None:
             return {}
-        dim = self._ctx.settings.embedding_dimensions
-        return {"embedding": as_vector(embedding, dim).tolist()}
-
-    async def _insert_all(self, rows: Sequence[SQLModel]) -> None:
-        async with self._write():
-            self._session.add_all(rows)
-            await self._session.flush()
+        dim = self._store.settings.embedding_dimensions
+        return {"embedding": as_vector(embedding, dim)}
 
     async def _nearest_rows(
         self,
-        model: type[SQLModel],
+        table: sa.Table,
         read: type[ChunkT],
         embedding: Any,
         *,
@@ -81,27 +83,30 @@ class _Embedded(TenantRepository[TableT, ReadT]):
         equals: Mapping[str, Any],
         min_similarity: float | None,
     ) -> list[tuple[ChunkT, float]]:
-        """The ``k`` chunks of ``model`` in this team nearest to ``embedding``, best first,
+        """The ``k`` chunks of ``table`` in this team nearest to ``embedding``, best first,
         as ``read`` models loaded by the search statement itself (one round trip)."""
-        table = table_of(model)
-        fields = list(read.model_fields)
+        fields = tuple(read.model_fields)
         found = await nearest(
-            self._session,
-            self._ctx.settings,
-            model,
+            self._uow,
+            self._store,
+            table,
             embedding,
             k=k,
-            where=live_filters(model, team_id=self.team_id, equals=equals),
-            returning=[table.c[f] for f in fields],
+            filters=live_filters(table, team_id=self.team_id, equals=equals),
+            returning=fields,
         )
         return [
-            (read.model_validate(dict(zip(fields, n.values, strict=True))), n.similarity)
+            (read.model_construct(**dict(zip(fields, n.values, strict=True))), n.similarity)
             for n in found
             if min_similarity is None or n.similarity >= min_similarity
         ]
 
 
-class DocumentRepository(_Embedded[DocumentEmbedding, DocumentEmbeddingRead]):
+class DocumentRepository(
+    _Embedded[
+        DocumentEmbedding, DocumentEmbeddingCreate, DocumentEmbeddingUpdate, DocumentEmbeddingRead
+    ]
+):
     """Chunks of the team's documents, one row per ``(document_id, chunk_index)``."""
 
     model = DocumentEmbedding
@@ -110,44 +115,48 @@ class DocumentRepository(_Embedded[DocumentEmbedding, DocumentEmbeddingRead]):
     create_model = DocumentEmbeddingCreate
     update_model = DocumentEmbeddingUpdate
 
-    async def add_many(self, chunks: Sequence[Any]) -> list[DocumentEmbeddingRead]:
+    async def add_many(
+        self, chunks: Sequence[DocumentEmbeddingCreate | Mapping[str, Any]]
+    ) -> list[DocumentEmbeddingRead]:
         """Store many chunks in one step: all of them, or (on any error) none."""
-        checked = [coerce(c, DocumentEmbeddingCreate) for c in chunks]
-        rows = [
-            DocumentEmbedding.model_validate(c, update={**self._derived(c), **self._stamp()})
-            for c in checked
-        ]
-        await self._insert_all(rows)
-        return [self._to_read(r) for r in rows]
+        rows = await self._insert_many([coerce(c, DocumentEmbeddingCreate) for c in chunks])
+        return [self._read_of(r) for r in rows]
 
     async def replace_document(
-        self, document_id: str, chunks: Sequence[Any]
+        self, document_id: str, chunks: Sequence[DocumentEmbeddingCreate | Mapping[str, Any]]
     ) -> list[DocumentEmbeddingRead]:
         """Make ``chunks`` the document's only chunks (their ``document_id`` is filled in)."""
         filled = [self._for_document(document_id, c) for c in chunks]
-        async with self._write():
+        async with self._uow.savepoint():
             await self.delete_document(document_id)
             return await self.add_many(filled)
 
     async def delete_document(self, document_id: str) -> int:
         """Delete every chunk of the document; return how many there were."""
-        stmt = sa.delete(DocumentEmbedding).where(
-            col(DocumentEmbedding.document_id) == document_id, *self._scope()
+        table = self.table
+
+        def build() -> sa.Executable:
+            where = [table.c.document_id == sa.bindparam("document"), *self._scope()]
+            return sa.delete(table).where(*where).returning(table.c.id)
+
+        rows = await self._uow.rows(
+            self._statement("delete-document", build), self._params(document=document_id)
         )
-        async with self._write():
-            result = await self._session.execute(stmt)
-        return int(getattr(result, "rowcount", 0))
+        return len(rows)
 
     async def chunks(self, document_id: str) -> list[DocumentEmbeddingRead]:
         """The document's chunks in order."""
-        stmt = (
-            sa.select(DocumentEmbedding)
-            .where(col(DocumentEmbedding.document_id) == document_id, *self._scope())
-            .order_by(col(DocumentEmbedding.chunk_index))
+        table = self.table
+
+        def build() -> sa.Executable:
+            where = [table.c.document_id == sa.bindparam("document"), *self._scope()]
+            query = sa.select(*self._read_columns()).where(*where)
+            return query.order_by(table.c.chunk_index)
+
+        prepared = self._statement("chunks", build)
+        return self._reads(
+            prepared, await self._uow.rows(prepared, self._params(document=document_id))
         )
-        with translated():
-            rows = (await self._session.execute(stmt)).scalars().all()
-        return [self._to_read(r) for r in rows]
 
     async def search(
         self,
@@ -164,17 +173,19 @@ class DocumentRepository(_Embedded[DocumentEmbedding, DocumentEmbeddingRead]):
         """
         equals = {} if document_ids is None else {"document_id": _many(document_ids)}
         found = await self._nearest_rows(
-            DocumentEmbedding,
+            self.table,
             DocumentEmbeddingRead,
             embedding,
             k=k,
             equals=equals,
             min_similarity=min_similarity,
         )
-        return [DocumentHit(chunk=chunk, similarity=s) for chunk, s in found]
+        return [DocumentHit.model_construct(chunk=chunk, similarity=s) for chunk, s in found]
 
     @staticmethod
-    def _for_document(document_id: str, chunk: Any) -> DocumentEmbeddingCreate:
+    def _for_document(
+        document_id: str, chunk: DocumentEmbeddingCreate | Mapping[str, Any]
+    ) -> DocumentEmbeddingCreate:
         if isinstance(chunk, Mapping):
             chunk = {**chunk, "document_id": chunk.get("document_id", document_id)}
         checked: DocumentEmbeddingCreate = coerce(chunk, DocumentEmbeddingCreate)
@@ -186,7 +197,21 @@ class DocumentRepository(_Embedded[DocumentEmbedding, DocumentEmbeddingRead]):
         return checked
 
 
-class SkillFileRepository(_Embedded[SkillFile, SkillFileRead]):
+class _SkillEmbeddings(
+    _Embedded[SkillEmbedding, SkillEmbeddingCreate, SkillEmbeddingCreate, SkillEmbeddingRead]
+):
+    """The embedded chunks of skill files (used through `SkillFileRepository`)."""
+
+    model = SkillEmbedding
+    read_model = SkillEmbeddingRead
+    base_model = SkillEmbeddingCreate
+    create_model = SkillEmbeddingCreate
+    update_model = SkillEmbeddingCreate
+
+
+class SkillFileRepository(
+    TenantRepository[SkillFile, SkillFileCreate, SkillFileUpdate, SkillFileRead]
+):
     """Skill files of the team (unique by path) and their chunk embeddings."""
 
     model = SkillFile
@@ -194,6 +219,7 @@ class SkillFileRepository(_Embedded[SkillFile, SkillFileRead]):
     base_model = SkillFileBase
     create_model = SkillFileCreate
     update_model = SkillFileUpdate
+    merged_fields = frozenset({"content_hash"})
 
     async def get_by_path(self, path: str) -> SkillFileRead | None:
         """The skill file at ``path``, or ``None``."""
@@ -201,32 +227,42 @@ class SkillFileRepository(_Embedded[SkillFile, SkillFileRead]):
         return found[0] if found else None
 
     async def update(
-        self, id: uuid.UUID, data: Any, *, expected_version: int | None = None
+        self,
+        id: uuid.UUID,
+        data: SkillFileUpdate | Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
     ) -> SkillFileRead:
         """Patch the file; new content (a new hash) drops the embeddings of the old one."""
-        async with self._write():
-            old_hash = (await self._get_row(id)).content_hash
+        await self._uow.begin_write()
+        old_hash = (await self._values(id, "content_hash"))["content_hash"]
+        async with self._uow.savepoint():
             updated = await super().update(id, data, expected_version=expected_version)
             if updated.content_hash != old_hash:
-                await self._session.execute(self._embeddings_of(id, sa.delete(SkillEmbedding)))
+                await self._drop_embeddings(id)
         return updated
 
+    async def _drop_embeddings(self, skill_file_id: uuid.UUID) -> None:
+        def build() -> sa.Executable:
+            c = SKILL_EMBEDDING.c
+            where = [c.skill_file_id == sa.bindparam("file"), c.team_id == sa.bindparam("team_id")]
+            return sa.delete(SKILL_EMBEDDING).where(*where).returning(c.id)
+
+        await self._uow.rows(
+            self._statement("drop-embeddings", build), self._params(file=skill_file_id)
+        )
+
     async def set_embeddings(
-        self, skill_file_id: uuid.UUID, chunks: Sequence[Any]
+        self, skill_file_id: uuid.UUID, chunks: Sequence[SkillEmbeddingCreate | Mapping[str, Any]]
     ) -> list[SkillEmbeddingRead]:
         """Make ``chunks`` the file's only embeddings."""
-        await self._get_row(skill_file_id)
+        await self._values(skill_file_id, "id")
         checked = [coerce(c, SkillEmbeddingCreate) for c in chunks]
-        extra = {"skill_file_id": skill_file_id, **self._stamp()}
-        rows = [
-            SkillEmbedding.model_validate(c, update={**self._derived(c), **extra}) for c in checked
-        ]
-        async with self._write():
-            await self._session.execute(
-                self._embeddings_of(skill_file_id, sa.delete(SkillEmbedding))
-            )
-            await self._insert_all(rows)
-        return [SkillEmbeddingRead.model_validate(r) for r in rows]
+        embeddings = _SkillEmbeddings(self._ctx)
+        async with self._uow.savepoint():
+            await self._drop_embeddings(skill_file_id)
+            rows = await embeddings._insert_many(checked, {"skill_file_id": skill_file_id})
+        return [embeddings._read_of(r) for r in rows]
 
     async def search(
         self,
@@ -241,31 +277,35 @@ class SkillFileRepository(_Embedded[SkillFile, SkillFileRead]):
         ``skill_file_ids`` limits the search to those files; otherwise as memory search.
         """
         equals = {} if skill_file_ids is None else {"skill_file_id": _many(skill_file_ids)}
-        found = await self._nearest_rows(
-            SkillEmbedding,
+        found = await _SkillEmbeddings(self._ctx)._nearest_rows(
+            SKILL_EMBEDDING,
             SkillEmbeddingRead,
             embedding,
             k=k,
             equals=equals,
             min_similarity=min_similarity,
         )
-        files = {f.id: f for f in await self.find(id=list({c.skill_file_id for c, _ in found}))}
+        ids = sorted({c.skill_file_id for c, _ in found})
+        files = {f.id: f for f in await self.find(id=ids, limit=max(len(ids), 1))}
         return [
-            SkillHit(chunk=chunk, skill_file=files[chunk.skill_file_id], similarity=s)
+            SkillHit.model_construct(
+                chunk=chunk, skill_file=files[chunk.skill_file_id], similarity=s
+            )
             for chunk, s in found
         ]
 
     async def embeddings(self, skill_file_id: uuid.UUID) -> list[SkillEmbeddingRead]:
         """The file's embedded chunks in order."""
-        stmt = self._embeddings_of(skill_file_id, sa.select(SkillEmbedding)).order_by(
-            col(SkillEmbedding.chunk_index)
-        )
-        with translated():
-            rows = (await self._session.execute(stmt)).scalars().all()
-        return [SkillEmbeddingRead.model_validate(r) for r in rows]
 
-    def _embeddings_of(self, skill_file_id: uuid.UUID, stmt: _Stmt) -> _Stmt:
-        return stmt.where(
-            col(SkillEmbedding.skill_file_id) == skill_file_id,
-            col(SkillEmbedding.team_id) == self.team_id,
+        def build() -> sa.Executable:
+            c = SKILL_EMBEDDING.c
+            where = [c.skill_file_id == sa.bindparam("file"), c.team_id == sa.bindparam("team_id")]
+            return sa.select(*(c[f] for f in _SKILL_CHUNK)).where(*where).order_by(c.chunk_index)
+
+        rows = await self._uow.rows(
+            self._statement("embeddings", build), self._params(file=skill_file_id)
         )
+        return [
+            SkillEmbeddingRead.model_construct(**dict(zip(_SKILL_CHUNK, r, strict=True)))
+            for r in rows
+        ]

@@ -20,7 +20,9 @@ from skillstore.repositories.audit import AuditRepository
 from skillstore.repositories.base import TenantRepository
 
 
-class McpServerRepository(TenantRepository[McpServer, McpServerRead]):
+class McpServerRepository(
+    TenantRepository[McpServer, McpServerCreate, McpServerUpdate, McpServerRead]
+):
     """MCP servers of the session's team (names are unique per team)."""
 
     model = McpServer
@@ -37,7 +39,7 @@ class McpServerRepository(TenantRepository[McpServer, McpServerRead]):
         if not env:
             return {"env_keys": [], "env_ciphertext": None, "env_key_version": None}
         plain = json.dumps({k: v.get_secret_value() for k, v in env.items()}, sort_keys=True)
-        ciphertext, key_version = self._ctx.cipher.encrypt(plain)
+        ciphertext, key_version = self._store.cipher.encrypt(plain)
         return {
             "env_keys": sorted(env),
             "env_ciphertext": ciphertext,
@@ -51,15 +53,15 @@ class McpServerRepository(TenantRepository[McpServer, McpServerRead]):
 
     async def reveal_env(self, id: uuid.UUID) -> dict[str, str]:
         """The decrypted environment, to launch the server (the reveal is audited)."""
-        row = await self._get_row(id)
+        row = await self._values(id, "env_ciphertext")
         env: dict[str, str] = {}
-        if row.env_ciphertext is not None:
-            env = json.loads(self._ctx.cipher.decrypt(row.env_ciphertext))
+        if row["env_ciphertext"] is not None:
+            env = json.loads(self._store.cipher.decrypt(row["env_ciphertext"]))
         await AuditRepository(self._ctx).record(
             AuditEvent.MCP_ENV_REVEALED,
             action="reveal",
             resource_type="mcp_server",
-            resource_id=row.id,
+            resource_id=id,
             details={"keys": sorted(env)},
         )
         return env

@@ -14,15 +14,13 @@ from __future__ import annotations
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col
 
 from skillstore.db.states import parse_enum
-from skillstore.db.translate import translated
 from skillstore.models.agent import AgentConfig
 from skillstore.models.observability import (
     AgentLog,
@@ -68,7 +66,7 @@ def summarize(agent_id: uuid.UUID, name: str, start: datetime, values: list[floa
     )
 
 
-class AgentLogRepository(TenantRepository[AgentLog, AgentLogRead]):
+class AgentLogRepository(TenantRepository[AgentLog, AgentLogCreate, AgentLogUpdate, AgentLogRead]):
     """Log lines of the team's agents, newest first."""
 
     model = AgentLog
@@ -80,13 +78,24 @@ class AgentLogRepository(TenantRepository[AgentLog, AgentLogRead]):
 
     async def prune(self, before: datetime) -> int:
         """Delete log lines written before ``before``; return how many."""
-        stmt = sa.delete(AgentLog).where(col(AgentLog.created_at) < before, *self._scope())
-        async with self._write():
-            result = await self._session.execute(stmt)
-        return int(getattr(result, "rowcount", 0))
+        table = self.table
+
+        def build() -> sa.Executable:
+            cut = sa.bindparam("before", type_=table.c.created_at.type)
+            return (
+                sa.delete(table)
+                .where(table.c.created_at < cut, *self._scope())
+                .returning(table.c.id)
+            )
+
+        return len(
+            await self._uow.rows(self._statement("prune", build), self._params(before=before))
+        )
 
 
-class AgentMetricRepository(TenantRepository[AgentMetric, AgentMetricRead]):
+class AgentMetricRepository(
+    TenantRepository[AgentMetric, AgentMetricCreate, AgentMetricUpdate, AgentMetricRead]
+):
     """Measurements of the team's agents, and their aggregation per hour or day."""
 
     model = AgentMetric
@@ -97,20 +106,14 @@ class AgentMetricRepository(TenantRepository[AgentMetric, AgentMetricRead]):
     references = {"agent_id": AgentConfig}
 
     def _order(self) -> list[sa.ColumnElement[Any]]:
-        return [col(AgentMetric.recorded_at).desc(), col(AgentMetric.id).desc()]
+        return [self.table.c.recorded_at.desc(), self.table.c.id.desc()]
 
-    async def record_many(self, metrics: Sequence[Any]) -> list[AgentMetricRead]:
+    async def record_many(
+        self, metrics: Sequence[AgentMetricCreate | Mapping[str, Any]]
+    ) -> list[AgentMetricRead]:
         """Store many measurements in one step: all of them, or (on any error) none."""
-        rows = [
-            AgentMetric.model_validate(coerce(m, AgentMetricCreate), update=self._stamp())
-            for m in metrics
-        ]
-        for agent_id in {r.agent_id for r in rows}:
-            await self._check_references({"agent_id": agent_id})
-        async with self._write():
-            self._session.add_all(rows)
-            await self._session.flush()
-        return [self._to_read(r) for r in rows]
+        rows = await self._insert_many([coerce(m, AgentMetricCreate) for m in metrics])
+        return [self._read_of(r) for r in rows]
 
     async def aggregate(
         self,
@@ -134,19 +137,25 @@ class AgentMetricRepository(TenantRepository[AgentMetric, AgentMetricRead]):
             ValidationError: an unknown bucket size or a naive datetime.
         """
         size = parse_enum(MetricBucketSize, bucket, "bucket size")
-        stmt = sa.select(
-            col(AgentMetric.agent_id), col(AgentMetric.recorded_at), col(AgentMetric.value)
-        ).where(col(AgentMetric.name) == name, *self._scope())
-        if agent_id is not None:
-            stmt = stmt.where(col(AgentMetric.agent_id) == agent_id)
-        if since is not None:
-            stmt = stmt.where(col(AgentMetric.recorded_at) >= since)
-        if until is not None:
-            stmt = stmt.where(col(AgentMetric.recorded_at) < until)
+        c = self.table.c
+        shape = (agent_id is not None, since is not None, until is not None)
+
+        def build() -> sa.Executable:
+            stamp = c.recorded_at.type
+            where = [c.name == sa.bindparam("name"), *self._scope()]
+            if agent_id is not None:
+                where.append(c.agent_id == sa.bindparam("agent_id"))
+            if since is not None:
+                where.append(c.recorded_at >= sa.bindparam("since", type_=stamp))
+            if until is not None:
+                where.append(c.recorded_at < sa.bindparam("until", type_=stamp))
+            return sa.select(c.agent_id, c.recorded_at, c.value).where(*where)
+
+        prepared = self._statement("aggregate", build, shape)
+        params = self._params(name=name, agent_id=agent_id, since=since, until=until)
         buckets: defaultdict[tuple[uuid.UUID, datetime], list[float]] = defaultdict(list)
-        with translated():
-            result = await self._session.stream(stmt)
-            async for agent, recorded_at, value in result:
+        async for rows in self._uow.stream(prepared, params):
+            for agent, recorded_at, value in rows:
                 buckets[(agent, bucket_start(recorded_at, size))].append(value)
         return [
             summarize(agent, name, start, values)

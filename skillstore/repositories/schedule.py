@@ -16,11 +16,11 @@ worker ran fires once, then continues from now.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col
 
 from skillstore.db.types import utcnow
 from skillstore.errors import ValidationError
@@ -39,10 +39,9 @@ from skillstore.models.workflow import Workflow
 from skillstore.repositories.base import TenantRepository, coerce
 
 _TIMING = frozenset({"type", "expression", "timezone", "enabled"})
-_REFRESH = {"synchronize_session": False, "populate_existing": True}
 
 
-def following(row: Schedule | ScheduleBase, seen: datetime | None, now: datetime) -> datetime:
+def following(row: ScheduleBase | ScheduleRead, seen: datetime | None, now: datetime) -> datetime:
     """The next run after ``now``; intervals keep their phase from ``seen`` when they can."""
     if row.type is ScheduleType.INTERVAL and seen is not None:
         step = parse_interval(row.expression)
@@ -50,7 +49,7 @@ def following(row: Schedule | ScheduleBase, seen: datetime | None, now: datetime
     return next_run(row.type, row.expression, row.timezone, now)
 
 
-class ScheduleRepository(TenantRepository[Schedule, ScheduleRead]):
+class ScheduleRepository(TenantRepository[Schedule, ScheduleCreate, ScheduleUpdate, ScheduleRead]):
     """Schedules of the session's team."""
 
     model = Schedule
@@ -59,18 +58,31 @@ class ScheduleRepository(TenantRepository[Schedule, ScheduleRead]):
     create_model = ScheduleCreate
     update_model = ScheduleUpdate
     references = {"workflow_id": Workflow, "agent_id": AgentConfig}
+    merged_fields = _TIMING | {"workflow_id", "agent_id"}
 
-    async def create(self, data: Any, **extra: Any) -> ScheduleRead:
+    async def create(self, data: ScheduleCreate | Mapping[str, Any]) -> ScheduleRead:
         """Create the schedule with its first ``next_run_at``."""
         schedule = coerce(data, ScheduleCreate)
         first = following(schedule, None, utcnow())
-        return await super().create(schedule, next_run_at=first, **extra)
+        return self._read_of(await self._insert(schedule, {"next_run_at": first}))
 
-    async def _apply(self, row: Schedule, values: Any) -> Schedule:
-        if _TIMING & set(values):
-            merged = ScheduleBase.model_validate({**row.model_dump(), **values})
-            values = {**values, "next_run_at": following(merged, None, utcnow())}
-        return await super()._apply(row, values)
+    async def update(
+        self,
+        id: uuid.UUID,
+        data: ScheduleUpdate | Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> ScheduleRead:
+        """Apply a patch; a change of timing recomputes ``next_run_at``."""
+        patch = coerce(data, ScheduleUpdate)
+        if not patch.model_fields_set & _TIMING:
+            return await super().update(id, patch, expected_version=expected_version)
+        current = await self._require(id)
+        changes = {f: getattr(patch, f) for f in patch.model_fields_set}
+        merged = {f: getattr(current, f) for f in ScheduleBase.model_fields}
+        checked = ScheduleBase.model_validate({**merged, **changes})
+        changes["next_run_at"] = following(checked, None, utcnow())
+        return await self._apply(id, changes)
 
     async def claim_due(
         self,
@@ -90,41 +102,62 @@ class ScheduleRepository(TenantRepository[Schedule, ScheduleRead]):
         if lease <= timedelta(0):
             raise ValidationError("lease must be a positive timedelta")
         now = now or utcnow()
-        next_at, leased = col(Schedule.next_run_at), col(Schedule.lease_expires_at)
-        due = (
-            sa.select(Schedule)
+        await self._uow.begin_write()
+        due = self._statement("due", self._due)
+        rows = await self._uow.rows(due, self._params(now=now, limit=limit))
+        advance = self._statement("advance", self._advance)
+        claimed: list[ScheduleRead] = []
+        for schedule in self._reads(due, rows):
+            seen = schedule.next_run_at
+            params = self._params(
+                id=schedule.id,
+                seen=seen,
+                next_run_at=following(schedule, seen, now),
+                now=now,
+                lease=now + lease,
+            )
+            won = await self._uow.one(advance, params)
+            if won is not None:
+                claimed.append(self._to_read(won, advance.columns))
+        return claimed
+
+    def _due(self) -> sa.Executable:
+        c = self.table.c
+        now = sa.bindparam("now", type_=c.next_run_at.type)
+        return (
+            sa.select(*self._read_columns())
             .where(
                 *self._scope(),
-                col(Schedule.enabled).is_(True),
-                next_at <= now,
-                sa.or_(leased.is_(None), leased <= now),
+                c.enabled.is_(True),
+                c.next_run_at <= now,
+                sa.or_(c.lease_expires_at.is_(None), c.lease_expires_at <= now),
             )
-            .order_by(next_at, col(Schedule.id))
-            .limit(limit)
+            .order_by(c.next_run_at, c.id)
+            .limit(sa.bindparam("limit"))
             .with_for_update(skip_locked=True)
         )
-        claimed: list[ScheduleRead] = []
-        async with self._write():
-            rows = (await self._session.execute(due)).scalars().all()
-            for row in rows:
-                seen = row.next_run_at
-                advance = (
-                    sa.update(Schedule)
-                    .where(col(Schedule.id) == row.id, next_at == seen)
-                    .values(
-                        next_run_at=following(row, seen, now),
-                        last_run_at=now,
-                        lease_expires_at=now + lease,
-                    )
-                    .returning(Schedule)
-                )
-                won = (await self._session.execute(advance, execution_options=_REFRESH)).first()
-                if won is not None:
-                    claimed.append(self._to_read(won[0]))
-        return claimed
+
+    def _advance(self) -> sa.Executable:
+        # The condition on next_run_at makes a stale read harmless: on SQLite (no row
+        # locks) a second worker that read the same row matches nothing.
+        c = self.table.c
+        stamp = c.next_run_at.type
+        return (
+            sa.update(self.table)
+            .where(
+                c.id == sa.bindparam("id"),
+                *self._scope(),
+                c.next_run_at == sa.bindparam("seen", type_=stamp),
+            )
+            .values(
+                next_run_at=sa.bindparam("next_run_at", type_=stamp),
+                last_run_at=sa.bindparam("now", type_=stamp),
+                lease_expires_at=sa.bindparam("lease", type_=stamp),
+                updated_at=sa.bindparam("now", type_=stamp),
+            )
+            .returning(*self._read_columns())
+        )
 
     async def release(self, id: uuid.UUID) -> ScheduleRead:
         """End a claimed run's lease early (the run finished)."""
-        return self._to_read(
-            await super()._apply(await self._get_row(id), {"lease_expires_at": None})
-        )
+        return await self._apply(id, {"lease_expires_at": None})

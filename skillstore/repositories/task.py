@@ -42,7 +42,7 @@ from skillstore.models.tenancy import User
 from skillstore.repositories.base import TenantRepository
 
 
-class TaskRepository(TenantRepository[Task, TaskRead]):
+class TaskRepository(TenantRepository[Task, TaskCreate, TaskUpdate, TaskRead]):
     """Tasks of the session's team; status moves through `transition` only."""
 
     model = Task
@@ -73,23 +73,25 @@ class TaskRepository(TenantRepository[Task, TaskRead]):
             NotFoundError: no such task in this team.
         """
         new = parse_status(status)
-        row = await self._get_row(id)
-        if expected_version is not None and row.version != expected_version:
+        row = await self._values(id, "status", "version")
+        if expected_version is not None and row["version"] != expected_version:
             raise ConcurrentUpdateError(
-                f"task {id} is at version {row.version}, not {expected_version}; "
+                f"task {id} is at version {row['version']}, not {expected_version}; "
                 "re-read it and decide again"
             )
-        check_transition(f"task {id}", TASK_TRANSITIONS, row.status, new)
+        check_transition(f"task {id}", TASK_TRANSITIONS, row["status"], new)
         values: dict[str, Any] = {
             "status": new,
             "completed_at": utcnow() if new in FINISHED else None,
         }
         if output is not None:
             values["output"] = output
-        return self._to_read(await self._apply(row, values))
+        return await self._apply(id, values, expected_version=row["version"])
 
 
-class EscalationRepository(TenantRepository[Escalation, EscalationRead]):
+class EscalationRepository(
+    TenantRepository[Escalation, EscalationCreate, EscalationUpdate, EscalationRead]
+):
     """Escalations of tasks to people; `resolve` closes one."""
 
     model = Escalation
@@ -101,23 +103,24 @@ class EscalationRepository(TenantRepository[Escalation, EscalationRead]):
 
     async def resolve(self, id: uuid.UUID, *, resolution: str | None = None) -> EscalationRead:
         """Mark escalation ``id`` resolved now (twice is an `InvalidTransitionError`)."""
-        row = await self._get_row(id)
-        if row.resolved_at is not None:
+        resolved_at = (await self._values(id, "resolved_at"))["resolved_at"]
+        if resolved_at is not None:
             raise InvalidTransitionError(
-                f"escalation {id} was already resolved at {row.resolved_at.isoformat()}; "
+                f"escalation {id} was already resolved at {resolved_at.isoformat()}; "
                 "open a new escalation instead"
             )
         if resolution is not None and len(resolution) > 10_000:
             raise ValidationError("resolution must be at most 10000 characters")
-        values = {"resolved_at": utcnow(), "resolution": resolution}
-        return self._to_read(await self._apply(row, values))
+        return await self._apply(id, {"resolved_at": utcnow(), "resolution": resolution})
 
     async def open_for(self, task_id: uuid.UUID) -> list[EscalationRead]:
         """The task's unresolved escalations, newest first."""
         return await self.find(task_id=task_id, resolved_at=None)
 
 
-class TaskArtifactRepository(TenantRepository[TaskArtifact, TaskArtifactRead]):
+class TaskArtifactRepository(
+    TenantRepository[TaskArtifact, TaskArtifactCreate, TaskArtifactUpdate, TaskArtifactRead]
+):
     """What tasks produced: files, links, inline content."""
 
     model = TaskArtifact
@@ -126,3 +129,4 @@ class TaskArtifactRepository(TenantRepository[TaskArtifact, TaskArtifactRead]):
     create_model = TaskArtifactCreate
     update_model = TaskArtifactUpdate
     references = {"task_id": Task}
+    merged_fields = frozenset({"uri", "content"})

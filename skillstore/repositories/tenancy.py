@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import bcrypt
 import sqlalchemy as sa
-from sqlmodel import SQLModel, col
+from sqlmodel import SQLModel
 
+from skillstore.db.base import table_of
+from skillstore.db.sql import insert_or_nothing
 from skillstore.db.states import parse_enum
-from skillstore.db.translate import translated
-from skillstore.errors import NotFoundError, ValidationError
+from skillstore.db.types import utcnow
+from skillstore.errors import ConflictError, NotFoundError, ValidationError
 from skillstore.models.audit import AuditEvent
 from skillstore.models.tenancy import (
     Team,
@@ -33,17 +35,13 @@ from skillstore.models.tenancy import (
 from skillstore.repositories.audit import AuditRepository
 from skillstore.repositories.base import Repository, coerce
 
+_MEMBERSHIP = table_of(TeamMembership)
+_TEAM = table_of(Team)
+
 
 def hash_password(password: str, rounds: int = 12) -> str:
     """A bcrypt hash of ``password`` with ``2**rounds`` iterations."""
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
-
-
-@functools.cache
-def _dummy_hash(rounds: int) -> str:
-    # Checked against when the email is unknown, so a failed login takes as long whether
-    # or not the account exists (no user enumeration by timing).
-    return hash_password("skillstore-timing-equaliser", rounds)
 
 
 def parse_role(role: UserRole | str) -> UserRole:
@@ -51,7 +49,7 @@ def parse_role(role: UserRole | str) -> UserRole:
     return parse_enum(UserRole, role, "role")
 
 
-class UserRepository(Repository[User, UserRead]):
+class UserRepository(Repository[User, UserCreate, UserUpdate, UserRead]):
     """Users: the password is hashed on the way in and never comes out."""
 
     model = User
@@ -66,7 +64,7 @@ class UserRepository(Repository[User, UserRead]):
         password = getattr(data, "password", None)
         if password is None:
             return {}
-        rounds = self._ctx.settings.bcrypt_rounds
+        rounds = self._store.settings.bcrypt_rounds
         return {"password_hash": hash_password(password.get_secret_value(), rounds)}
 
     async def get_by_email(self, email: str) -> UserRead | None:
@@ -74,23 +72,39 @@ class UserRepository(Repository[User, UserRead]):
         found = await self.find(email=email.strip().lower(), limit=1)
         return found[0] if found else None
 
+    def _dummy_hash(self) -> str:
+        # Checked against when the email is unknown, so a failed login takes as long
+        # whether or not the account exists (no user enumeration by timing).
+        rounds = self._store.settings.bcrypt_rounds
+        return str(
+            self._store.statements.memo(
+                ("dummy-hash", rounds),
+                lambda: hash_password("skillstore-timing-equaliser", rounds),
+            )
+        )
+
     async def authenticate(self, email: str, password: str) -> UserRead | None:
         """The active user whose email and password match, else ``None``."""
-        stmt = sa.select(User).where(col(User.email) == email.strip().lower())
-        with translated():
-            user = (await self._session.execute(stmt)).scalars().one_or_none()
-        rounds = self._ctx.settings.bcrypt_rounds
-        stored = user.password_hash if user is not None else _dummy_hash(rounds)
+
+        def build() -> sa.Executable:
+            return sa.select(self.table.c.password_hash, *self._read_columns()).where(
+                self.table.c.email == sa.bindparam("email")
+            )
+
+        prepared = self._statement("authenticate", build)
+        row = await self._uow.one(prepared, {"email": email.strip().lower()})
+        stored = row[0] if row is not None else self._dummy_hash()
         try:
             ok = bcrypt.checkpw(password.encode(), stored.encode())
         except ValueError:  # longer than bcrypt accepts: cannot match any stored password
             ok = False
-        if user is None or not ok or not user.is_active:
+        if row is None or not ok:
             return None
-        return self._to_read(user)
+        user = self._to_read(row[1:], prepared.columns[1:])
+        return user if user.is_active else None
 
 
-class TeamRepository(Repository[Team, TeamRead]):
+class TeamRepository(Repository[Team, TeamCreate, TeamUpdate, TeamRead]):
     """Teams and their memberships."""
 
     model = Team
@@ -101,26 +115,55 @@ class TeamRepository(Repository[Team, TeamRead]):
     secret_fields = {"webhook_secret": "webhook_secret_"}
     references = {"owner_id": User}
 
-    def _to_read(self, row: Team) -> TeamRead:
-        return TeamRead.model_validate(
-            row, update={"has_webhook_secret": row.webhook_secret_ciphertext is not None}
-        )
+    def _read_columns(self) -> list[sa.ColumnElement[Any]]:
+        table = self.table
+        has_secret = table.c.webhook_secret_ciphertext.is_not(None).label("has_webhook_secret")
+        return [
+            has_secret if f == "has_webhook_secret" else table.c[f].label(f)
+            for f in TeamRead.model_fields
+        ]
+
+    def _read_of(self, values: Mapping[str, Any]) -> TeamRead:
+        shown = {f: values[f] for f in TeamRead.model_fields if f != "has_webhook_secret"}
+        has_secret = values.get("webhook_secret_ciphertext") is not None
+        return TeamRead.model_construct(**shown, has_webhook_secret=has_secret)
 
     async def create(
-        self, data: Any, *, owner_id: uuid.UUID | None = None, **extra: Any
+        self, data: TeamCreate | Mapping[str, Any], *, owner_id: uuid.UUID | None = None
     ) -> TeamRead:
         """Create the team and make ``owner_id`` its owner, in one step."""
         if owner_id is None:
             raise ValidationError("a team needs an owner: teams.create(data, owner_id=user.id)")
         team = coerce(data, TeamCreate)
-        async with self._write():
-            row = await self._insert(team, {"owner_id": owner_id, **extra})
-            self._session.add(TeamMembership(user_id=owner_id, team_id=row.id, role=UserRole.OWNER))
-            await self._session.flush()
-            await self._audit(
-                AuditEvent.MEMBERSHIP_ADDED, "add", row.id, owner_id, UserRole.OWNER, owner_id
+        await self._uow.begin_write()
+        values = await self._insert(team, {"owner_id": owner_id})
+        await self._add_membership(values["id"], owner_id, UserRole.OWNER)
+        await self._audit(
+            AuditEvent.MEMBERSHIP_ADDED, "add", values["id"], owner_id, UserRole.OWNER, owner_id
+        )
+        return self._read_of(values)
+
+    async def _add_membership(
+        self, team_id: uuid.UUID, user_id: uuid.UUID, role: UserRole
+    ) -> TeamMembershipRead:
+        membership = TeamMembershipRead(
+            id=uuid.uuid4(), user_id=user_id, team_id=team_id, role=role, created_at=utcnow()
+        )
+
+        def build() -> sa.Executable:
+            columns = list(TeamMembershipRead.model_fields)
+            values = {c: sa.bindparam(c, type_=_MEMBERSHIP.c[c].type) for c in columns}
+            insert = insert_or_nothing(self._store.engine.dialect, _MEMBERSHIP)
+            return insert.values(values).on_conflict_do_nothing().returning(_MEMBERSHIP.c.id)
+
+        prepared = self._statement("add-membership", build)
+        if await self._uow.one(prepared, membership.model_dump()) is None:
+            raise ConflictError(
+                f"user {user_id} is already a member of team {team_id}; use set_role to "
+                "change their role",
+                constraint="uq_team_membership_user_id_team_id",
             )
-        return self._to_read(row)
+        return membership
 
     async def get_by_slug(self, slug: str) -> TeamRead | None:
         """The team with this slug, or ``None``."""
@@ -141,16 +184,12 @@ class TeamRepository(Repository[Team, TeamRead]):
         names who made it, when known.
         """
         checked = parse_role(role)
-        await self._require(Team, team_id)
-        await self._require(User, user_id)
-        membership = TeamMembership(user_id=user_id, team_id=team_id, role=checked)
-        async with self._write():
-            self._session.add(membership)
-            await self._session.flush()
-            await self._audit(
-                AuditEvent.MEMBERSHIP_ADDED, "add", team_id, user_id, checked, actor_id
-            )
-        return TeamMembershipRead.model_validate(membership)
+        await self._uow.begin_write()
+        await self._require_row(Team, team_id)
+        await self._require_row(User, user_id)
+        membership = await self._add_membership(team_id, user_id, checked)
+        await self._audit(AuditEvent.MEMBERSHIP_ADDED, "add", team_id, user_id, checked, actor_id)
+        return membership
 
     async def set_role(
         self,
@@ -162,42 +201,51 @@ class TeamRepository(Repository[Team, TeamRead]):
     ) -> TeamMembershipRead:
         """Change a member's role (audited, like `add_member`)."""
         checked = parse_role(role)
-        stmt = (
-            sa.update(TeamMembership)
-            .where(col(TeamMembership.team_id) == team_id, col(TeamMembership.user_id) == user_id)
-            .values(role=checked)
-            .returning(TeamMembership)
-        )
-        async with self._write():
-            row = (await self._session.execute(stmt)).scalars().one_or_none()
-            if row is not None:
-                await self._audit(
-                    AuditEvent.MEMBERSHIP_ROLE_CHANGED,
-                    "set_role",
-                    team_id,
-                    user_id,
-                    checked,
-                    actor_id,
-                )
+
+        def build() -> sa.Executable:
+            return (
+                sa.update(_MEMBERSHIP)
+                .where(*self._membership_of())
+                .values(role=sa.bindparam("role", type_=_MEMBERSHIP.c.role.type))
+                .returning(*self._membership_columns())
+            )
+
+        prepared = self._statement("set-role", build)
+        row = await self._uow.one(prepared, {"team": team_id, "user": user_id, "role": checked})
         if row is None:
             raise NotFoundError(f"user {user_id} is not a member of team {team_id}")
-        return TeamMembershipRead.model_validate(row)
+        await self._audit(
+            AuditEvent.MEMBERSHIP_ROLE_CHANGED, "set_role", team_id, user_id, checked, actor_id
+        )
+        return TeamMembershipRead.model_construct(**dict(zip(prepared.columns, row, strict=True)))
+
+    @staticmethod
+    def _membership_of() -> list[sa.ColumnElement[bool]]:
+        return [
+            _MEMBERSHIP.c.team_id == sa.bindparam("team"),
+            _MEMBERSHIP.c.user_id == sa.bindparam("user"),
+        ]
+
+    @staticmethod
+    def _membership_columns() -> list[sa.ColumnElement[Any]]:
+        return [_MEMBERSHIP.c[f].label(f) for f in TeamMembershipRead.model_fields]
 
     async def remove_member(
         self, team_id: uuid.UUID, user_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
     ) -> bool:
         """Remove a membership (audited); ``False`` if there was none."""
-        stmt = (
-            sa.delete(TeamMembership)
-            .where(col(TeamMembership.team_id) == team_id, col(TeamMembership.user_id) == user_id)
-            .returning(col(TeamMembership.role))
-        )
-        async with self._write():
-            removed = (await self._session.execute(stmt)).scalar_one_or_none()
-            if removed is not None:
-                await self._audit(
-                    AuditEvent.MEMBERSHIP_REMOVED, "remove", team_id, user_id, removed, actor_id
-                )
+
+        def build() -> sa.Executable:
+            return (
+                sa.delete(_MEMBERSHIP).where(*self._membership_of()).returning(_MEMBERSHIP.c.role)
+            )
+
+        prepared = self._statement("remove-member", build)
+        removed = await self._uow.scalar(prepared, {"team": team_id, "user": user_id})
+        if removed is not None:
+            await self._audit(
+                AuditEvent.MEMBERSHIP_REMOVED, "remove", team_id, user_id, removed, actor_id
+            )
         return removed is not None
 
     async def _audit(
@@ -221,29 +269,42 @@ class TeamRepository(Repository[Team, TeamRead]):
 
     async def members(self, team_id: uuid.UUID) -> list[TeamMembershipRead]:
         """The team's memberships, oldest first."""
-        stmt = (
-            sa.select(TeamMembership)
-            .where(col(TeamMembership.team_id) == team_id)
-            .order_by(col(TeamMembership.created_at), col(TeamMembership.id))
-        )
-        with translated():
-            rows = (await self._session.execute(stmt)).scalars().all()
-        return [TeamMembershipRead.model_validate(r) for r in rows]
+
+        def build() -> sa.Executable:
+            return (
+                sa.select(*self._membership_columns())
+                .where(_MEMBERSHIP.c.team_id == sa.bindparam("team"))
+                .order_by(_MEMBERSHIP.c.created_at, _MEMBERSHIP.c.id)
+            )
+
+        prepared = self._statement("members", build)
+        rows = await self._uow.rows(prepared, {"team": team_id})
+        return [
+            TeamMembershipRead.model_construct(**dict(zip(prepared.columns, r, strict=True)))
+            for r in rows
+        ]
 
     async def teams_of(self, user_id: uuid.UUID) -> list[TeamRead]:
         """The teams ``user_id`` belongs to."""
-        stmt = (
-            sa.select(Team)
-            .join(TeamMembership, col(TeamMembership.team_id) == col(Team.id))
-            .where(col(TeamMembership.user_id) == user_id)
-            .order_by(col(Team.name))
-        )
-        with translated():
-            rows = (await self._session.execute(stmt)).scalars().all()
-        return [self._to_read(r) for r in rows]
 
-    async def _require(self, model: type[User] | type[Team], id: uuid.UUID) -> None:
-        stmt = sa.select(sa.func.count()).select_from(model).where(col(model.id) == id)
-        with translated():
-            if not (await self._session.execute(stmt)).scalar_one():
-                raise NotFoundError(f"{model.__name__} {id} not found")
+        def build() -> sa.Executable:
+            return (
+                sa.select(*self._read_columns())
+                .join(_MEMBERSHIP, _MEMBERSHIP.c.team_id == _TEAM.c.id)
+                .where(_MEMBERSHIP.c.user_id == sa.bindparam("user"))
+                .order_by(_TEAM.c.name)
+            )
+
+        prepared = self._statement("teams-of", build)
+        return self._reads(prepared, await self._uow.rows(prepared, {"user": user_id}))
+
+    async def _require_row(self, model: type[User] | type[Team], id: uuid.UUID) -> None:
+        table = table_of(model)
+
+        def build() -> sa.Executable:
+            return (
+                sa.select(sa.literal(1)).select_from(table).where(table.c.id == sa.bindparam("id"))
+            )
+
+        if await self._uow.one(self._statement("exists", build, table.name), {"id": id}) is None:
+            raise NotFoundError(f"{model.__name__} {id} not found")

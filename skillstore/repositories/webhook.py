@@ -43,7 +43,7 @@ def _ip_allowed(source_ip: str, allowed: list[str]) -> bool:
     return any(address in ipaddress.ip_network(network) for network in allowed)
 
 
-class WebhookRepository(TenantRepository[Webhook, WebhookRead]):
+class WebhookRepository(TenantRepository[Webhook, WebhookCreate, WebhookUpdate, WebhookRead]):
     """Webhooks of the session's team."""
 
     model = Webhook
@@ -65,7 +65,9 @@ class WebhookRepository(TenantRepository[Webhook, WebhookRead]):
             NotFoundError: no such webhook in this team.
             WebhookVerificationError: disabled, source IP not allowed, or bad signature.
         """
-        row = await self._get_row(webhook_id)
+        names = (*WebhookRead.model_fields, "secret_ciphertext")
+        values = await self._values(webhook_id, *names)
+        row = self._read_of(values)
         refusal: tuple[str, str] | None = None
         if not row.enabled:
             refusal = ("disabled", f"webhook {row.id} is disabled; enable it to accept calls")
@@ -75,7 +77,7 @@ class WebhookRepository(TenantRepository[Webhook, WebhookRead]):
                 f"source address {source_ip!r} is not in webhook {row.id}'s allowlist",
             )
         else:
-            expected = sign(self._ctx.cipher.decrypt(row.secret_ciphertext), body)
+            expected = sign(self._store.cipher.decrypt(values["secret_ciphertext"]), body)
             given = signature.strip()
             given = given if given.startswith("sha256=") else "sha256=" + given
             if not hmac.compare_digest(given.encode(), expected.encode()):
@@ -85,12 +87,12 @@ class WebhookRepository(TenantRepository[Webhook, WebhookRead]):
                     "with HMAC-SHA256 and send 'sha256=<hex digest>'",
                 )
         if refusal is None:
-            return self._to_read(row)
+            return row
         reason, message = refusal
         await self._audit_refusal(row, source_ip, reason)
         raise WebhookVerificationError(message, reason=reason)
 
-    async def _audit_refusal(self, row: Webhook, source_ip: str, reason: str) -> None:
+    async def _audit_refusal(self, row: WebhookRead, source_ip: str, reason: str) -> None:
         try:
             address: str | None = str(ipaddress.ip_address(source_ip.strip()))
         except ValueError:

@@ -13,7 +13,7 @@ from skillstore.models.workflow import (
 from skillstore.repositories.base import TenantRepository
 
 
-class WorkflowRepository(TenantRepository[Workflow, WorkflowRead]):
+class WorkflowRepository(TenantRepository[Workflow, WorkflowCreate, WorkflowUpdate, WorkflowRead]):
     """Workflows of the session's team; ``update(..., expected_version=n)`` guards edits."""
 
     model = Workflow
@@ -22,3 +22,4 @@ class WorkflowRepository(TenantRepository[Workflow, WorkflowRead]):
     create_model = WorkflowCreate
     update_model = WorkflowUpdate
     references = {"owner_id": User}
+    merged_fields = frozenset({"nodes", "edges"})

@@ -13,50 +13,60 @@ How to use it for a new table (e.g. ``document_embedding``)::
 
     from skillstore.vector import live_filters, nearest
 
-    where = live_filters(DocumentEmbedding, team_id=team_id, equals={"document_id": doc_id},
-                         embedding_model=settings.embedding_model)
-    hits = await nearest(session, settings, DocumentEmbedding, vector, k=10, where=where)
+    filters = live_filters(table, team_id=team_id, equals={"document_id": doc_id},
+                           embedding_model=settings.embedding_model)
+    hits = await nearest(uow, store, table, vector, k=10, filters=filters)
     # -> [Neighbour(id=UUID(...), similarity=0.93), ...] best first
-    # returning=[DocumentEmbedding.content, ...] also loads those columns of the hits in
-    # the same query (Neighbour.values), so showing them needs no second round trip.
+    # returning=("content", ...) also loads those columns of the hits in the same
+    # query (Neighbour.values), so showing them needs no second round trip.
 
-``where`` is any list of SQLAlchemy predicates on that table; `live_filters` builds the
-usual ones (team, column equality, not expired, same embedding model). Passed as a tuple
-that is reused (the memory repository keeps one per filter set), the predicates are keyed
-and the statement built only once. Statuses differ
-per table, so a caller adds its own status predicate. Similarity is ``1 - cosine
-distance``, in [-1, 1]. The vector is checked (dimension, NaN/inf, zero length) before any
-SQL runs.
+Filters are data (`Filter`: a column, an operator, a value), not SQL: their *shape*
+(columns, operators, list lengths) names the prepared statement, their values are bound
+per call, and the shape plus values key what backends keep between searches (plans,
+SQLite's in-memory vectors) without inspecting SQL. Similarity is ``1 - cosine
+distance``, in [-1, 1]. The vector is checked (dimension, NaN/inf, zero length) before
+any SQL runs.
 
 Rejected: a ``search`` method on the generic `Repository` (most tables have no vector),
-and one function per table (three copies of the planner and of the SQLite scorer).
+one function per table (three copies of the planner and of the SQLite scorer), and
+arbitrary SQLAlchemy predicates keyed by SQLAlchemy's private cache keys.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.cache_key import CacheKey
 
-from skillstore.db.base import table_of
-from skillstore.db.translate import translated
 from skillstore.db.types import StatementTime, as_vector
 from skillstore.errors import BackendNotSupportedError, EmbeddingError, ValidationError
-from skillstore.settings import StoreSettings
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from skillstore.db.unit import UnitOfWork
+    from skillstore.store import Store
+
 MAX_K = 1000
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+
+Op = Literal["eq", "in", "eq_or_null", "constant_in", "not_expired"]
+
+
+class Filter(NamedTuple):
+    """One condition on a column: ``eq`` (``=``), ``in`` (any of a list), ``eq_or_null``
+    (equal or NULL), ``constant_in`` (any of a list written into the SQL: for fixed sets
+    such as the searchable statuses) or ``not_expired`` (``expires_at`` after ``value``,
+    the statement's own time when None)."""
+
+    column: str
+    op: Op
+    value: Any = None
 
 
 class Neighbour(NamedTuple):
@@ -68,6 +78,66 @@ class Neighbour(NamedTuple):
     values: tuple[Any, ...] = ()
 
 
+def _shape(f: Filter) -> tuple[Any, ...]:
+    if f.op == "in":
+        return (f.column, f.op, len(f.value))
+    if f.op == "constant_in":
+        return (f.column, f.op, tuple(f.value))
+    if f.op == "not_expired":
+        return (f.column, f.op, f.value is None)
+    return (f.column, f.op)
+
+
+def filter_shape(filters: Sequence[Filter]) -> tuple[Any, ...]:
+    """What of ``filters`` decides the SQL text (columns, operators, list lengths)."""
+    return tuple(_shape(f) for f in filters)
+
+
+def filter_params(filters: Sequence[Filter]) -> dict[str, Any]:
+    """The values `filter_sql` binds, by parameter name."""
+    params: dict[str, Any] = {}
+    for i, f in enumerate(filters):
+        if f.op in {"eq", "eq_or_null"} or (f.op == "not_expired" and f.value is not None):
+            params[f"f{i}"] = f.value
+        if f.op == "not_expired":
+            params[f"never{i}"] = NEVER
+        elif f.op == "in":
+            params.update({f"f{i}_{j}": v for j, v in enumerate(f.value)})
+    return params
+
+
+def filter_sql(table: sa.Table, filters: Sequence[Filter]) -> list[sa.ColumnElement[bool]]:
+    """``filters`` as SQL on ``table``, every value a parameter named by its position."""
+    clauses: list[sa.ColumnElement[bool]] = []
+    for i, f in enumerate(filters):
+        column = table.c[f.column]
+        if f.op == "eq":
+            clauses.append(column == sa.bindparam(f"f{i}", type_=column.type))
+        elif f.op == "eq_or_null":
+            value = sa.bindparam(f"f{i}", type_=column.type)
+            clauses.append(sa.or_(column == value, column.is_(None)))
+        elif f.op == "in":
+            names = [sa.bindparam(f"f{i}_{j}", type_=column.type) for j in range(len(f.value))]
+            clauses.append(column.in_(names))
+        elif f.op == "constant_in":
+            # Written into the SQL, not bound: in the generic plan PostgreSQL settles on for
+            # a prepared search, ``status IN ($6, $7)`` builds its array of bound values
+            # again for every candidate row; constants are folded once.
+            constant = sa.bindparam(
+                f"c{i}", list(f.value), type_=column.type, expanding=True, literal_execute=True
+            )
+            clauses.append(column.in_(constant))
+        else:
+            # coalesce(), not "IS NULL OR >": an OR on expires_at lets SQLite pick the
+            # expires_at index and walk every unexpiring row of every team.
+            never = sa.bindparam(f"never{i}", type_=column.type)
+            now: sa.ColumnElement[Any] = (
+                StatementTime() if f.value is None else sa.bindparam(f"f{i}", type_=column.type)
+            )
+            clauses.append(sa.func.coalesce(column, never) > now)
+    return clauses
+
+
 @dataclass(frozen=True)
 class VectorQuery:
     """A checked nearest-neighbour query over one table."""
@@ -76,81 +146,42 @@ class VectorQuery:
     column: sa.Column[Any]
     vector: npt.NDArray[np.float32]
     k: int
-    where: Sequence[sa.ColumnElement[bool]]
+    filters: tuple[Filter, ...]
     dimensions: int
-    returning: Sequence[sa.ColumnElement[Any]] = ()
+    returning: tuple[str, ...] = ()
     """Columns of ``table`` loaded for the hits in the same query (e.g. a Read model's)."""
-    filters: CacheKey = None  # type: ignore[assignment]  # computed from ``where`` if not given
-    """The filters' shape and values (what plans and compiled statements are cached by)."""
-    filter_values: tuple[str, ...] = ()
-    """The filters' values, as text, timestamps left out (they do not change a plan)."""
+    shape: tuple[Any, ...] = field(init=False)
+    """What decides the SQL text, besides ``k``: table, column, dimension, returned
+    columns and the filters' shape."""
+    params: dict[str, Any] = field(init=False)
+    """The filters' values as the statement binds them."""
 
     def __post_init__(self) -> None:
-        if self.filters is None:
-            key, values = filter_key(self.table, self.where)
-            object.__setattr__(self, "filters", key)
-            object.__setattr__(self, "filter_values", values)
+        shape = (self.table.name, self.column.key, self.dimensions, self.returning)
+        object.__setattr__(self, "shape", (*shape, filter_shape(self.filters)))
+        object.__setattr__(self, "params", filter_params(self.filters))
 
-    @cached_property
-    def candidates(self) -> sa.Select[Any]:
-        """``SELECT 1 FROM table WHERE <where>``: what the planner estimates and counts."""
-        return sa.select(sa.literal(1)).select_from(self.table).where(*self.where)
+    @property
+    def values(self) -> Hashable:
+        """The filters' values (timestamps left out: they do not change which rows a
+        plan or a kept set of vectors is for)."""
+        return tuple(
+            tuple(f.value) if f.op == "in" else f.value
+            for f in self.filters
+            if f.op in {"eq", "in", "eq_or_null"}
+        )
 
-    def shape(self, *parts: Any) -> tuple[Any, ...]:
-        """What, besides the filters, decides the SQL text of a search statement."""
-        return (self.table.name, self.column.key, self.dimensions, _names(self.returning), *parts)
+    def where(self) -> list[sa.ColumnElement[bool]]:
+        """The filters as SQL (only rows that have a vector)."""
+        return [self.column.is_not(None), *filter_sql(self.table, self.filters)]
 
-
-_NAMES: dict[int, tuple[Sequence[sa.ColumnElement[Any]], tuple[str | None, ...]]] = {}
-
-
-def _names(returning: Sequence[sa.ColumnElement[Any]]) -> tuple[str | None, ...]:
-    """The names of ``returning`` columns; remembered for a tuple passed again (a Read
-    model's columns: naming 25 of them on every search cost 4% of its Python time)."""
-    cached = _NAMES.get(id(returning))
-    if cached is not None and cached[0] is returning:
-        return cached[1]
-    names = tuple(c.key if hasattr(c, "key") else str(c) for c in returning)
-    if isinstance(returning, tuple):  # immutable: safe to remember by identity
-        if len(_NAMES) > 4096:
-            _NAMES.clear()
-        _NAMES[id(returning)] = (returning, names)
-    return names
-
-
-def filter_key(
-    table: sa.Table, where: Sequence[sa.ColumnElement[bool]]
-) -> tuple[CacheKey, tuple[str, ...]]:
-    """The cache key of ``where`` on ``table``, and its values without timestamps."""
-    key = sa.select(sa.literal(1)).select_from(table).where(*where)._generate_cache_key()
-    assert key is not None, "vector filters must be cacheable SQL expressions"
-    values = tuple(
-        repr(b.effective_value)
-        for b in key.bindparams
-        if not isinstance(b.effective_value, datetime)
-    )
-    return key, values
-
-
-_PREPARED: dict[tuple[int, str, str], tuple[Any, tuple[Any, ...], CacheKey, tuple[str, ...]]] = {}
-"""Filters passed as the same tuple again (see `live_filters`): their full predicate list
-and cache key, computed once (building and keying them costs more than a small search)."""
-
-
-def _prepared(
-    table: sa.Table, column: str, where: Sequence[sa.ColumnElement[bool]]
-) -> tuple[tuple[sa.ColumnElement[bool], ...], CacheKey, tuple[str, ...]]:
-    key = (id(where), table.name, column)
-    cached = _PREPARED.get(key)
-    if cached is not None and cached[0] is where:
-        return cached[1], cached[2], cached[3]
-    full = (table.c[column].is_not(None), *where)
-    filters, values = filter_key(table, full)
-    if isinstance(where, tuple):  # immutable: safe to remember by identity
-        if len(_PREPARED) > 4096:
-            _PREPARED.clear()
-        _PREPARED[key] = (where, full, filters, values)
-    return full, filters, values
+    def team(self) -> uuid.UUID | None:
+        """The team the filters pin with ``team_id = …``, if any."""
+        for f in self.filters:
+            if f.column == "team_id" and f.op == "eq":
+                team: uuid.UUID = f.value
+                return team
+        return None
 
 
 class VectorBackend(Protocol):
@@ -158,22 +189,22 @@ class VectorBackend(Protocol):
 
     name: str
 
-    async def nearest(
-        self, session: AsyncSession, query: VectorQuery, settings: StoreSettings
-    ) -> list[Neighbour]: ...
+    async def nearest(self, uow: UnitOfWork, query: VectorQuery) -> list[Neighbour]: ...
 
 
-def backend_for(dialect: str) -> VectorBackend:
-    """The vector backend for a SQLAlchemy dialect name (``sqlite`` or ``postgresql``)."""
-    if dialect == "postgresql":
+def backend_for(store: Store) -> VectorBackend:
+    """The vector backend for the store's dialect (``sqlite`` or ``postgresql``)."""
+    if store.dialect == "postgresql":
         from skillstore.vector.pgvector import PgVectorBackend
 
-        return PgVectorBackend()
-    if dialect == "sqlite":
+        return PgVectorBackend(store)
+    if store.dialect == "sqlite":
         from skillstore.vector.sqlite import SQLiteBackend
 
-        return SQLiteBackend()
-    raise BackendNotSupportedError(f"no vector search for {dialect!r}; use SQLite or PostgreSQL")
+        return SQLiteBackend(store)
+    raise BackendNotSupportedError(
+        f"no vector search for {store.dialect!r}; use SQLite or PostgreSQL"
+    )
 
 
 def check_query_vector(values: Any, dimensions: int) -> npt.NDArray[np.float32]:
@@ -187,55 +218,48 @@ def check_query_vector(values: Any, dimensions: int) -> npt.NDArray[np.float32]:
 
 
 def live_filters(
-    model: type[Any],
+    table: sa.Table,
     *,
     team_id: uuid.UUID | None = None,
     equals: Mapping[str, Any] | None = None,
     embedding_model: str | None = None,
     now: datetime | None = None,
-) -> list[sa.ColumnElement[bool]]:
-    """The usual predicates: team, column equality (a list means "any of"), not expired,
+) -> list[Filter]:
+    """The usual filters: team, column equality (a list means "any of"), not expired,
     same embedding model — each only where the table has that column.
 
     "Not expired" compares with the database's clock at the time of the statement (or
-    with ``now`` when given), so the same filters can be reused: pass them to `nearest`
-    as a tuple and they are prepared once.
+    with ``now`` when given), so the same statement serves every call.
     """
-    table = table_of(model)
-    where: list[sa.ColumnElement[bool]] = []
+    filters: list[Filter] = []
     if team_id is not None:
-        where.append(table.c.team_id == team_id)
+        filters.append(Filter("team_id", "eq", team_id))
     for name, value in (equals or {}).items():
         if name not in table.c:
             raise ValidationError(f"{table.name} has no column {name!r} to filter on")
-        column = table.c[name]
         if isinstance(value, list | tuple | set | frozenset):
-            where.append(column.in_(list(value)))
+            filters.append(Filter(name, "in", list(value)))
         else:
-            where.append(column == value)
+            filters.append(Filter(name, "eq", value))
     if "expires_at" in table.c:
-        # coalesce(), not "IS NULL OR >": an OR on expires_at lets SQLite pick the
-        # expires_at index and walk every unexpiring row of every team.
-        never = sa.literal(NEVER, type_=table.c.expires_at.type)
-        current = sa.literal(now, type_=table.c.expires_at.type) if now else StatementTime()
-        where.append(sa.func.coalesce(table.c.expires_at, never) > current)
+        filters.append(Filter("expires_at", "not_expired", now))
     if embedding_model is not None and "embedding_model" in table.c:
-        where.append(table.c.embedding_model == embedding_model)
-    return where
+        filters.append(Filter("embedding_model", "eq", embedding_model))
+    return filters
 
 
 async def nearest(
-    session: AsyncSession,
-    settings: StoreSettings,
-    model: type[Any],
+    uow: UnitOfWork,
+    store: Store,
+    table: sa.Table,
     vector: Any,
     *,
     k: int = 10,
-    where: Sequence[sa.ColumnElement[bool]] = (),
+    filters: Sequence[Filter] = (),
     column: str = "embedding",
-    returning: Sequence[sa.ColumnElement[Any]] = (),
+    returning: Sequence[str] = (),
 ) -> list[Neighbour]:
-    """Up to ``k`` rows of ``model`` nearest to ``vector`` under ``where``, best first.
+    """Up to ``k`` rows of ``table`` nearest to ``vector`` under ``filters``, best first.
 
     ``returning`` columns are loaded for the hits by the same query (``Neighbour.values``),
     so a caller that shows the rows needs no second round trip.
@@ -246,30 +270,33 @@ async def nearest(
     """
     if not 1 <= k <= MAX_K:
         raise ValidationError(f"k must be between 1 and {MAX_K}, got {k}")
-    table = table_of(model)
-    full, filters, values = _prepared(table, column, where)
+    dimensions = store.settings.embedding_dimensions
+    empty_in = any(f.op == "in" and not f.value for f in filters)
     query = VectorQuery(
         table=table,
         column=table.c[column],
-        vector=check_query_vector(vector, settings.embedding_dimensions),
+        vector=check_query_vector(vector, dimensions),
         k=k,
-        where=full,
-        dimensions=settings.embedding_dimensions,
-        returning=returning if isinstance(returning, tuple) else tuple(returning),
-        filters=filters,
-        filter_values=values,
+        filters=tuple(filters),
+        dimensions=dimensions,
+        returning=tuple(returning),
     )
-    dialect = session.get_bind().dialect.name
-    with translated():
-        return await backend_for(dialect).nearest(session, query, settings)
+    if empty_in:  # "any of no values" matches nothing
+        return []
+    return await backend_for(store).nearest(uow, query)
 
 
 __all__ = [
+    "Filter",
     "Neighbour",
+    "Op",
     "VectorBackend",
     "VectorQuery",
     "backend_for",
     "check_query_vector",
+    "filter_params",
+    "filter_shape",
+    "filter_sql",
     "live_filters",
     "nearest",
 ]

@@ -38,7 +38,7 @@ indexes per tenant (DDL per customer).
 Round trips: the plan is decided once per filter values (cached for
 `DECISION_TTL_SECONDS`), and one statement ranks the candidates and returns the hits'
 ``returning`` columns (a Read model's), sent on the driver connection as a statement
-prepared once per shape (`skillstore.db.driver`); no savepoint for a read. A search is
+prepared once per shape (`skillstore.db.unit`); no savepoint for a read. A search is
 then one round trip, like the raw query it is measured against.
 
 Both queries wrap the ranking in a ``MATERIALIZED`` CTE: for the exact path so that the
@@ -52,20 +52,20 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.types import UserDefinedType
 
-from skillstore.db.ddl import VECTOR_INDEX_MAX_DIMENSIONS
-from skillstore.db.driver import Shaped, driver_rows
+from skillstore.db.schema import VECTOR_INDEX_MAX_DIMENSIONS
 from skillstore.db.types import PGVector
-from skillstore.settings import StoreSettings
 from skillstore.vector import Neighbour, VectorQuery
+
+if TYPE_CHECKING:
+    from skillstore.db.unit import UnitOfWork
+    from skillstore.store import Store
 
 Plan = Literal["exact", "hnsw"]
 
@@ -104,24 +104,16 @@ class Explain(Executable, ClauseElement):
 
 
 @compiles(Explain, "postgresql")
-def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
-    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
+def _compile_explain(element: Explain, compiler: Any, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + str(compiler.process(element.statement, **kw))
 
 
-_DECISIONS: dict[tuple[Any, ...], tuple[float, Plan, int]] = {}
-"""Plans by filter shape, filter values (timestamps left out) and threshold."""
 DECISION_TTL_SECONDS = 60.0
 """How long a plan is reused for the same filters: the ``EXPLAIN`` (and, near the
 threshold, the capped count) costs about as much as an exact scan of a small tenant, and
 the statistics behind it change slowly. A stale plan only costs latency: both paths keep
 their recall."""
-
-
-async def _estimate(session: AsyncSession, candidates: sa.Select[Any]) -> int:
-    """The planner's row estimate for ``candidates`` (a planning pass, no execution)."""
-    explained = (await session.execute(Explain(candidates))).scalar_one()
-    plan_json = json.loads(explained) if isinstance(explained, str) else explained
-    return int(plan_json[0]["Plan"]["Plan Rows"])
+MAX_DECISIONS = 4096
 
 
 class PgVectorBackend:
@@ -129,9 +121,15 @@ class PgVectorBackend:
 
     name = "pgvector"
 
-    async def plan(
-        self, session: AsyncSession, query: VectorQuery, settings: StoreSettings
-    ) -> tuple[Plan, int]:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.settings = store.settings
+        self._decisions: dict[Any, tuple[float, Plan, int]] = store.caches.setdefault(
+            "pgvector-plans", {}
+        )
+        """Plans by filter shape, filter values (timestamps left out) and threshold."""
+
+    async def plan(self, uow: UnitOfWork, query: VectorQuery) -> tuple[Plan, int]:
         """Which path answers ``query``, and the candidate count it was decided on.
 
         The planner's row estimate decides when it is clearly on one side of the threshold
@@ -139,46 +137,67 @@ class PgVectorBackend:
         ``vector_exact_max_rows + 1`` decides. Decisions are reused per filter values for
         `DECISION_TTL_SECONDS`.
         """
-        limit = settings.vector_exact_max_rows
-        key, now = (query.filters.key, query.filter_values, limit), time.monotonic()
-        cached = _DECISIONS.get(key)
+        limit = self.settings.vector_exact_max_rows
+        key, now = (query.shape, query.values, limit), time.monotonic()
+        cached = self._decisions.get(key)
         if cached is not None and now - cached[0] < DECISION_TTL_SECONDS:
             return cached[1], cached[2]
-        decision = await self._decide(session, query.candidates, limit)
-        if len(_DECISIONS) > 4096:
-            _DECISIONS.clear()
-        _DECISIONS[key] = (now, *decision)
+        decision = await self._decide(uow, query, limit)
+        if len(self._decisions) >= MAX_DECISIONS:
+            self._decisions.clear()
+        self._decisions[key] = (now, *decision)
         return decision
 
-    @staticmethod
-    async def _decide(
-        session: AsyncSession, candidates: sa.Select[Any], limit: int
-    ) -> tuple[Plan, int]:
-        estimate = await _estimate(session, candidates)
+    async def _decide(self, uow: UnitOfWork, query: VectorQuery, limit: int) -> tuple[Plan, int]:
+        statements = self.store.statements
+
+        def candidates() -> sa.Select[Any]:
+            return sa.select(sa.literal(1)).select_from(query.table).where(*query.where())
+
+        explain = statements.get(("pgvector-explain", query.shape), lambda: Explain(candidates()))
+        explained = await uow.scalar(explain, query.params)
+        plan_json = json.loads(explained) if isinstance(explained, str) else explained
+        estimate = int(plan_json[0]["Plan"]["Plan Rows"])
         if estimate * 4 <= limit:
             return "exact", estimate
         if estimate >= limit * 4:
             return "hnsw", estimate
-        capped = candidates.limit(limit + 1).subquery()
-        count = int(
-            (await session.execute(sa.select(sa.func.count()).select_from(capped))).scalar_one()
-        )
+
+        def capped() -> sa.Executable:
+            inner = candidates().limit(sa.bindparam("cap", type_=sa.Integer())).subquery()
+            return sa.select(sa.func.count()).select_from(inner)
+
+        counting = statements.get(("pgvector-count", query.shape), capped)
+        count = int(await uow.scalar(counting, {**query.params, "cap": limit + 1}))
         return ("exact" if count <= limit else "hnsw"), count
 
-    async def nearest(
-        self, session: AsyncSession, query: VectorQuery, settings: StoreSettings
-    ) -> list[Neighbour]:
-        plan, _ = await self.plan(session, query, settings)
+    async def nearest(self, uow: UnitOfWork, query: VectorQuery) -> list[Neighbour]:
+        plan, _ = await self.plan(uow, query)
         if plan == "hnsw":
-            await _hnsw_settings(session, settings)
-        stmt = Shaped(
-            shape=("pgvector", plan, *query.shape(query.k)),
-            filters=query.filters,
-            build=lambda: _statement(query, plan),
-            params={"query_vector": query.vector},
+            await self._hnsw_settings(uow)
+        prepared = self.store.statements.get(
+            ("pgvector", plan, query.shape, query.k), lambda: _statement(query, plan)
         )
-        rows = await driver_rows(session, stmt)
+        rows = await uow.rows(prepared, {**query.params, "query_vector": query.vector})
         return [Neighbour(row[0], 1.0 - float(row[1]), row[2:]) for row in rows]
+
+    async def _hnsw_settings(self, uow: UnitOfWork) -> None:
+        """``ef_search`` and iterative scans for this transaction (SET LOCAL lasts until it
+        ends: once per transaction is enough)."""
+        ef_search = self.settings.hnsw_ef_search
+        if uow.info.get("hnsw_ef_search") == ef_search:
+            return
+
+        def build() -> sa.Executable:
+            return sa.select(
+                sa.func.set_config("hnsw.ef_search", sa.bindparam("ef"), True),
+                sa.func.set_config("hnsw.iterative_scan", "relaxed_order", True),
+            )
+
+        await uow.rows(
+            self.store.statements.get(("pgvector-settings",), build), {"ef": str(ef_search)}
+        )
+        uow.info["hnsw_ef_search"] = ef_search
 
 
 def _statement(query: VectorQuery, plan: Plan) -> sa.Select[Any]:
@@ -188,12 +207,13 @@ def _statement(query: VectorQuery, plan: Plan) -> sa.Select[Any]:
     # prepared statement is costed as a full sort (the planner cannot know n), so
     # PostgreSQL kept re-planning it on every call (0.2 ms, a sixth of a tenant search).
     k = sa.literal_column(str(int(query.k)), type_=sa.Integer())
+    where = query.where()
     ranked: sa.CTE | sa.Subquery
     if plan == "exact":
         distance = _distance(query, indexed=False)
         scored = (
             sa.select(id_column, distance.label("distance"))
-            .where(*query.where)
+            .where(*where)
             .cte("candidates")
             .prefix_with("MATERIALIZED")
         )
@@ -207,31 +227,18 @@ def _statement(query: VectorQuery, plan: Plan) -> sa.Select[Any]:
         distance = _distance(query, indexed=True)
         ranked = (
             sa.select(id_column, distance.label("distance"))
-            .where(*query.where)
+            .where(*where)
             .order_by(distance)
             .limit(k)
             .cte("approximate")
             .prefix_with("MATERIALIZED")
         )
+    returning = [query.table.c[name] for name in query.returning]
     stmt = (
-        sa.select(ranked.c.id, ranked.c.distance, *query.returning)
+        sa.select(ranked.c.id, ranked.c.distance, *returning)
         .select_from(ranked)
         .order_by(ranked.c.distance)
     )
-    if query.returning:
+    if returning:
         stmt = stmt.join(query.table, id_column == ranked.c.id)
     return stmt
-
-
-async def _hnsw_settings(session: AsyncSession, settings: StoreSettings) -> None:
-    """``ef_search`` and iterative scans for this transaction (SET LOCAL lasts until it
-    ends: once per transaction is enough)."""
-    marker = (id(session.get_transaction()), settings.hnsw_ef_search)
-    if session.info.get("hnsw_settings") != marker:
-        await session.execute(
-            sa.select(
-                sa.func.set_config("hnsw.ef_search", str(settings.hnsw_ef_search), True),
-                sa.func.set_config("hnsw.iterative_scan", "relaxed_order", True),
-            )
-        )
-        session.info["hnsw_settings"] = marker

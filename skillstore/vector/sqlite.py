@@ -25,15 +25,11 @@ lists (an order of magnitude slower than ``numpy.frombuffer`` over the joined bl
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from skillstore.db.driver import AnySelect, Shaped, driver_rows
-from skillstore.settings import StoreSettings
 from skillstore.vector import Neighbour, VectorQuery
 from skillstore.vector.sqlite_cache import Entry, cache_for, entry_key
 from skillstore.vector.sqlite_vec import CONNECTION_FLAG
@@ -41,6 +37,9 @@ from skillstore.vector.sqlite_vec import CONNECTION_FLAG
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from skillstore.db.unit import UnitOfWork
+    from skillstore.store import Store
 
     Ids = npt.NDArray[np.int64]
     Sims = npt.NDArray[np.float32]
@@ -89,107 +88,164 @@ class SQLiteBackend:
 
     name = "sqlite-numpy"
 
-    async def nearest(
-        self, session: AsyncSession, query: VectorQuery, settings: StoreSettings
-    ) -> list[Neighbour]:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.settings = store.settings
+
+    async def nearest(self, uow: UnitOfWork, query: VectorQuery) -> list[Neighbour]:
         import numpy as np
 
         unit = query.vector / np.float32(np.linalg.norm(query.vector))
-        budget = settings.sqlite_vector_cache_mb * MIB
-        cache = cache_for(session)
-        key: Hashable = None
+        budget = self.settings.sqlite_vector_cache_mb * MIB
+        cache = cache_for(self.store)
+        key = entry_key(query)
         token = None
         if budget and cache.cacheable(query):
-            token = await cache.token(session, query)
+            token = await cache.token(uow, query)
             if token is not None:
-                key = entry_key(query)
                 entry = cache.get(key, token)
                 if entry is not None:
                     sims = similarities(entry.matrix, entry.norms, unit)
                     none = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
                     best = top_k(*none, entry.rowids, sims, query.k)
-                    return await _winners(session, query, *best)
+                    return await self._winners(uow, query, *best)
         keep = token if token is not None and not cache.too_big(key, token) else None
-        if keep is None and settings.sqlite_vec and await _vec_loaded(session):
-            return await _winners(session, query, *await _score_in_sql(session, query))
-        best, kept = await _scan(session, query, unit, settings, keep, budget)
+        if keep is None and self.settings.sqlite_vec and uow.connection_info.get(CONNECTION_FLAG):
+            return await self._winners(uow, query, *await self._score_in_sql(uow, query))
+        best, kept = await self._scan(uow, query, unit, keep, budget)
         if keep is not None:
             cache.put(key, kept, keep, budget)
-        return await _winners(session, query, *best)
+        return await self._winners(uow, query, *best)
 
+    async def _scan(
+        self,
+        uow: UnitOfWork,
+        query: VectorQuery,
+        unit: npt.NDArray[np.float32],
+        token: bytes | None,
+        budget: int,
+    ) -> tuple[tuple[Ids, Sims], Entry | None]:
+        """Score every candidate's blob in chunks; with a ``token``, also return them as an
+        `Entry` under it if they fit in ``budget`` bytes."""
+        import numpy as np
 
-async def _scan(
-    session: AsyncSession,
-    query: VectorQuery,
-    unit: npt.NDArray[np.float32],
-    settings: StoreSettings,
-    token: bytes | None,
-    budget: int,
-) -> tuple[tuple[Ids, Sims], Entry | None]:
-    """Score every candidate's blob in chunks; with a ``token``, also return them as an
-    `Entry` under it if they fit in ``budget`` bytes."""
-    import numpy as np
+        keep_bytes = budget if token is not None else 0
+        rowid = _rowid(query)
+        expires = query.table.c.get("expires_at") if keep_bytes else None
+        extra = () if expires is None else (expires,)
 
-    keep_bytes = budget if token is not None else 0
-    rowid = _rowid(query)
-    expires = query.table.c.get("expires_at") if keep_bytes else None
-    extra = () if expires is None else (expires,)
-
-    def candidates() -> AnySelect:
-        blob = sa.type_coerce(query.column, sa.LargeBinary())
-        return (
-            sa.select(rowid, blob, *extra)
-            .select_from(query.table)
-            .where(
-                *query.where, _right_size(query), rowid > sa.bindparam("after", type_=sa.Integer())
+        def candidates() -> sa.Executable:
+            blob = sa.type_coerce(query.column, sa.LargeBinary())
+            after = rowid > sa.bindparam("after", type_=sa.Integer())
+            return (
+                sa.select(rowid, blob, *extra)
+                .select_from(query.table)
+                .where(*query.where(), _right_size(query), after)
+                .order_by(rowid)
+                .limit(sa.bindparam("chunk", type_=sa.Integer()))
             )
-            .order_by(rowid)
-            .limit(sa.bindparam("chunk", type_=sa.Integer()))
-        )
 
-    best_ids = np.empty(0, dtype=np.int64)
-    best_sims = np.empty(0, dtype=np.float32)
-    kept: list[tuple[Ids, npt.NDArray[np.float32], npt.NDArray[np.float32]]] = []
-    kept_bytes, soonest = 0, None
-    after, chunk_rows = -1, settings.vector_chunk_rows
-    while True:
-        # One round trip per chunk (a tenant's candidates usually fit in one): pages by
-        # rowid so that memory stays bounded however many rows match.
-        chunk = await driver_rows(
-            session,
-            Shaped(
-                shape=("sqlite-candidates", *query.shape(bool(extra))),
-                filters=query.filters,
-                build=candidates,
-                params={
-                    "blob_bytes": query.dimensions * FLOAT32_BYTES,
-                    "after": after,
-                    "chunk": chunk_rows,
-                },
-            ),
+        prepared = self.store.statements.get(
+            ("sqlite-candidates", query.shape, bool(extra)), candidates
         )
-        if not chunk:
-            break
-        ids = np.fromiter((row[0] for row in chunk), dtype=np.int64, count=len(chunk))
-        matrix = np.frombuffer(b"".join([row[1] for row in chunk]), dtype="<f4")
-        matrix = matrix.reshape(len(chunk), query.dimensions)
-        norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
-        best_ids, best_sims = top_k(
-            best_ids, best_sims, ids, similarities(matrix, norms, unit), query.k
+        best_ids = np.empty(0, dtype=np.int64)
+        best_sims = np.empty(0, dtype=np.float32)
+        kept: list[tuple[Ids, npt.NDArray[np.float32], npt.NDArray[np.float32]]] = []
+        kept_bytes, soonest = 0, None
+        after, chunk_rows = -1, self.settings.vector_chunk_rows
+        params: dict[str, Any] = {
+            **query.params,
+            "blob_bytes": query.dimensions * FLOAT32_BYTES,
+            "chunk": chunk_rows,
+        }
+        while True:
+            # One round trip per chunk (a tenant's candidates usually fit in one): pages by
+            # rowid so that memory stays bounded however many rows match.
+            chunk = await uow.rows(prepared, {**params, "after": after})
+            if not chunk:
+                break
+            ids = np.fromiter((row[0] for row in chunk), dtype=np.int64, count=len(chunk))
+            matrix = np.frombuffer(b"".join([row[1] for row in chunk]), dtype="<f4")
+            matrix = matrix.reshape(len(chunk), query.dimensions)
+            norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
+            best_ids, best_sims = top_k(
+                best_ids, best_sims, ids, similarities(matrix, norms, unit), query.k
+            )
+            if keep_bytes:
+                kept_bytes += ids.nbytes + matrix.nbytes + norms.nbytes
+                kept.append((ids, matrix, norms))
+                soonest = _earliest(soonest, (row[2] for row in chunk) if extra else ())
+                if kept_bytes > keep_bytes:
+                    keep_bytes, kept = 0, []
+            if len(chunk) < chunk_rows:
+                break
+            after = int(ids[-1])
+        entry = None
+        if token is not None and keep_bytes:
+            entry = Entry.of(token, kept, query.dimensions, valid_until=soonest)
+        return (best_ids, best_sims), entry
+
+    async def _score_in_sql(self, uow: UnitOfWork, query: VectorQuery) -> tuple[Ids, Sims]:
+        """The top ``k`` scored by sqlite-vec inside SQLite (exact, same ranking as numpy)."""
+        import numpy as np
+
+        rowid = _rowid(query)
+
+        def scored() -> sa.Executable:
+            distance = sa.func.vec_distance_cosine(
+                sa.type_coerce(query.column, sa.LargeBinary()),
+                sa.bindparam("q", type_=sa.LargeBinary()),
+                type_=sa.Float(),
+            )
+            return (
+                sa.select(rowid, distance)
+                .select_from(query.table)
+                .where(*query.where(), _right_size(query))
+                .order_by(distance, rowid)
+                .limit(sa.bindparam("k", type_=sa.Integer()))
+            )
+
+        prepared = self.store.statements.get(("sqlite-vec", query.shape), scored)
+        params = {
+            **query.params,
+            "blob_bytes": query.dimensions * FLOAT32_BYTES,
+            "q": query.vector.astype("<f4").tobytes(),
+            "k": query.k,
+        }
+        rows = await uow.rows(prepared, params)
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        sims = np.array([1.0 - r[1] for r in rows], dtype=np.float32)
+        return ids, sims
+
+    async def _winners(
+        self, uow: UnitOfWork, query: VectorQuery, best_ids: Ids, best_sims: Sims
+    ) -> list[Neighbour]:
+        """The winners best first (ties by rowid), with their ids and ``returning`` values."""
+        import numpy as np
+
+        if best_ids.size == 0:
+            return []
+        order = np.lexsort((best_ids, -best_sims))
+        winners = [int(i) for i in best_ids[order]]
+        rowid = _rowid(query)
+
+        def rows_of() -> sa.Executable:
+            returning = [query.table.c[name] for name in query.returning]
+            return (
+                sa.select(rowid, query.table.c.id, *returning)
+                .select_from(query.table)
+                .where(rowid.in_(sa.bindparam("winners", expanding=True)))
+            )
+
+        prepared = self.store.statements.get(
+            ("sqlite-rows", query.table.name, query.returning), rows_of
         )
-        if keep_bytes:
-            kept_bytes += ids.nbytes + matrix.nbytes + norms.nbytes
-            kept.append((ids, matrix, norms))
-            soonest = _earliest(soonest, (row[2] for row in chunk) if extra else ())
-            if kept_bytes > keep_bytes:
-                keep_bytes, kept = 0, []
-        if len(chunk) < chunk_rows:
-            break
-        after = int(ids[-1])
-    entry = None
-    if token is not None and keep_bytes:
-        entry = Entry.of(token, kept, query.dimensions, valid_until=soonest)
-    return (best_ids, best_sims), entry
+        rows = await uow.rows(prepared, {"winners": winners})
+        by_rowid = {int(r[0]): r[1:] for r in rows}
+        return [
+            Neighbour(by_rowid[w][0], float(s), tuple(by_rowid[w][1:]))
+            for w, s in zip(winners, best_sims[order], strict=True)
+        ]
 
 
 def _earliest(soonest: datetime | None, values: Any) -> datetime | None:
@@ -197,74 +253,3 @@ def _earliest(soonest: datetime | None, values: Any) -> datetime | None:
     if soonest is not None:
         found.append(soonest)
     return min(found) if found else None
-
-
-async def _vec_loaded(session: AsyncSession) -> bool:
-    return bool((await session.connection()).info.get(CONNECTION_FLAG))
-
-
-async def _score_in_sql(session: AsyncSession, query: VectorQuery) -> tuple[Ids, Sims]:
-    """The top ``k`` scored by sqlite-vec inside SQLite (exact, same ranking as numpy)."""
-    import numpy as np
-
-    rowid = _rowid(query)
-    distance = sa.func.vec_distance_cosine(
-        sa.type_coerce(query.column, sa.LargeBinary()),
-        sa.bindparam("q", type_=sa.LargeBinary()),
-        type_=sa.Float(),
-    )
-
-    def scored() -> AnySelect:
-        return (
-            sa.select(rowid, distance)
-            .select_from(query.table)
-            .where(*query.where, _right_size(query))
-            .order_by(distance, rowid)
-            .limit(sa.bindparam("k", type_=sa.Integer()))
-        )
-
-    rows = await driver_rows(
-        session,
-        Shaped(
-            shape=("sqlite-vec", *query.shape()),
-            filters=query.filters,
-            build=scored,
-            params={
-                "blob_bytes": query.dimensions * FLOAT32_BYTES,
-                "q": query.vector.astype("<f4").tobytes(),
-                "k": query.k,
-            },
-        ),
-    )
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    sims = np.array([1.0 - r[1] for r in rows], dtype=np.float32)
-    return ids, sims
-
-
-async def _winners(
-    session: AsyncSession, query: VectorQuery, best_ids: Ids, best_sims: Sims
-) -> list[Neighbour]:
-    """The winners best first (ties by rowid), with their ids and ``returning`` values."""
-    import numpy as np
-
-    if best_ids.size == 0:
-        return []
-    order = np.lexsort((best_ids, -best_sims))
-    winners = [int(i) for i in best_ids[order]]
-    rowid = _rowid(query)
-    stmt = Shaped(
-        shape=("sqlite-rows", *query.shape()),
-        filters=None,
-        build=lambda: (
-            sa.select(rowid, query.table.c.id, *query.returning)
-            .select_from(query.table)
-            .where(rowid.in_(sa.bindparam("winners", expanding=True)))
-        ),
-        params={"winners": winners},
-    )
-    rows = await driver_rows(session, stmt)
-    by_rowid = {int(r[0]): r[1:] for r in rows}
-    return [
-        Neighbour(by_rowid[w][0], float(s), tuple(by_rowid[w][1:]))
-        for w, s in zip(winners, best_sims[order], strict=True)
-    ]

@@ -6,7 +6,7 @@ scoring inside SQLite pays the same page reads. Kept in memory, a search is one 
 point read (the token), one matrix product and one read of the ``k`` winners' rows.
 
 How it stays exact:
-- Triggers (`skillstore.db.ddl.VECTOR_VERSION`, created by the migrations) replace a
+- Triggers (`skillstore.db.schema.VECTOR_VERSION`, created by the migrations) replace a
   random token in the same transaction as any insert, delete or update of a row, whoever
   writes: this process, another one, or raw SQL. There is one token per team and one for
   the whole table: a search filtered by team checks its team's, so other teams' writes
@@ -22,9 +22,9 @@ How it stays exact:
   earliest ``expires_at`` among its rows has passed.
 
 Entries are keyed by table, column, dimension and the filters with their values, kept
-least-recently-used first within ``StoreSettings.sqlite_vector_cache_mb`` per database
-and process. A filter set whose vectors do not fit is remembered (per token) and scored
-without collecting them.
+least-recently-used first within ``StoreSettings.sqlite_vector_cache_mb`` per store
+(``Store.caches``), never at module level. A filter set whose vectors do not fit is
+remembered (per token) and scored without collecting them.
 
 Rejected: ``PRAGMA data_version`` (per connection and blind to that connection's own
 commits, so every pooled connection would need its own bookkeeping), invalidation from
@@ -35,25 +35,23 @@ search).
 
 from __future__ import annotations
 
-import weakref
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import operators, visitors
-from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
-from skillstore.db.ddl import ANY_ROW, EPOCH, VECTOR_VERSION, VECTOR_VOLATILE_COLUMNS
-from skillstore.db.driver import Shaped, driver_rows
+from skillstore.db.schema import ANY_ROW, EPOCH, VECTOR_VERSION, VECTOR_VOLATILE_COLUMNS
 from skillstore.vector import VectorQuery
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from skillstore.db.unit import UnitOfWork
+    from skillstore.store import Store
 
     Ids = npt.NDArray[np.int64]
 
@@ -64,11 +62,12 @@ _VERSION = sa.Table(
     sa.Column("scope", sa.String(100), primary_key=True),
     sa.Column("token", sa.LargeBinary()),
 )
-_TOKEN = Shaped(
-    shape=("vector-version",),
-    filters=None,
+MAX_REMEMBERED = 4096
+
+
+def _token() -> sa.Executable:
     # The scope's own token, else the epoch's (a team nobody wrote to since migrating).
-    build=lambda: (
+    return (
         sa.select(_VERSION.c.token)
         .where(
             _VERSION.c.table_name == sa.bindparam("table", type_=sa.String()),
@@ -77,18 +76,16 @@ _TOKEN = Shaped(
             ),
         )
         .order_by(_VERSION.c.scope.desc())
-        .limit(sa.bindparam("one", type_=sa.Integer()))
-    ),
-)
-_HAS_VERSIONS = Shaped(
-    shape=("vector-version-exists",),
-    filters=None,
-    build=lambda: (
+        .limit(1)
+    )
+
+
+def _has_versions() -> sa.Executable:
+    return (
         sa.select(sa.literal_column("1"))
         .select_from(sa.table("sqlite_master"))
         .where(sa.text(f"type = 'table' AND name = '{VECTOR_VERSION}'"))
-    ),
-)
+    )
 
 
 @dataclass(frozen=True)
@@ -130,43 +127,43 @@ class Entry:
 
 
 class VectorCache:
-    """The entries of one database in this process."""
+    """The entries of one store's database in this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store) -> None:
+        self._store = store
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
         self._too_big: dict[Hashable, bytes] = {}
         self._bytes = 0
         self._versioned = False
-        self._cacheable: dict[Hashable, bool] = {}
         self.hits = 0
         """Searches answered from memory (a diagnostic; the tests watch it)."""
 
-    def cacheable(self, query: VectorQuery) -> bool:
+    @staticmethod
+    def cacheable(query: VectorQuery) -> bool:
         """Whether ``query``'s filters leave out the columns reading writes."""
-        shape = query.filters.key
-        known = self._cacheable.get(shape)
-        if known is None:
-            known = not any(
-                isinstance(element, sa.Column)
-                and element.table is query.table
-                and element.name in VECTOR_VOLATILE_COLUMNS
-                for clause in query.where
-                for element in visitors.iterate(clause)
-            )
-            self._cacheable[shape] = known
-        return known
+        return not any(f.column in VECTOR_VOLATILE_COLUMNS for f in query.filters)
 
-    async def token(self, session: AsyncSession, query: VectorQuery) -> bytes | None:
+    async def token(self, uow: UnitOfWork, query: VectorQuery) -> bytes | None:
         """The token of the rows ``query`` can see, as this transaction sees it: its
         team's when it is filtered by one, else the whole table's (None: not versioned)."""
+        statements = self._store.statements
         if not self._versioned:
             # Checked until found: a database migrated later gains the table.
-            if not await driver_rows(session, _HAS_VERSIONS):
+            if not await uow.rows(statements.get(("vector-version-exists",), _has_versions)):
                 return None
             self._versioned = True
-        params = {"table": query.table.name, "scope": _scope(query, session), "one": 1}
-        rows = await driver_rows(session, replace(_TOKEN, params=params))
-        return bytes(rows[0][0]) if rows else None
+        params = {"table": query.table.name, "scope": self._scope(query)}
+        token = await uow.scalar(statements.get(("vector-version",), _token), params)
+        return None if token is None else bytes(token)
+
+    def _scope(self, query: VectorQuery) -> str:
+        """The team the filters pin, as the triggers store it, or `ANY_ROW`."""
+        team = query.team()
+        if team is None:
+            return ANY_ROW
+        dialect = self._store.engine.dialect
+        stored = query.table.c.team_id.type.dialect_impl(dialect).bind_processor(dialect)
+        return str(stored(team) if stored is not None else team)
 
     def get(self, key: Hashable, token: bytes) -> Entry | None:
         entry = self._entries.get(key)
@@ -187,7 +184,7 @@ class VectorCache:
         recently used ones."""
         self._drop(key)
         if entry is None:
-            if len(self._too_big) > 4096:
+            if len(self._too_big) > MAX_REMEMBERED:
                 self._too_big.clear()
             self._too_big[key] = token
             return
@@ -203,44 +200,15 @@ class VectorCache:
             self._bytes -= old.nbytes
 
 
-def _scope(query: VectorQuery, session: AsyncSession) -> str:
-    """The team the filters pin (``team_id = :value``), as the triggers see it, or `ANY_ROW`."""
-    for clause in query.where:
-        if (
-            isinstance(clause, BinaryExpression)
-            and clause.operator is operators.eq
-            and isinstance(clause.left, sa.Column)
-            and clause.left.table is query.table
-            and clause.left.name == "team_id"
-            and isinstance(clause.right, BindParameter)
-        ):
-            stored = clause.left.type._cached_bind_processor(session.get_bind().dialect)
-            value = clause.right.effective_value
-            return str(stored(value) if stored is not None else value)
-    return ANY_ROW
-
-
-_CACHES: weakref.WeakKeyDictionary[sa.Engine, VectorCache] = weakref.WeakKeyDictionary()
-
-
-def cache_for(session: AsyncSession) -> VectorCache:
-    """The cache of the session's database (one per engine in this process)."""
-    bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, sa.Connection) else bind
-    cache = _CACHES.get(engine)
-    if cache is None:
-        cache = _CACHES[engine] = VectorCache()
+def cache_for(store: Store) -> VectorCache:
+    """The vector cache of the store's database."""
+    cache: VectorCache = store.caches.setdefault("sqlite-vectors", VectorCache(store))
     return cache
-
-
-def _hashable(value: Any) -> Hashable:
-    return tuple(value) if isinstance(value, list | set | frozenset) else value
 
 
 def entry_key(query: VectorQuery) -> Hashable:
     """What identifies a candidate set: table, column, dimension, filters and values."""
-    values = tuple(_hashable(b.effective_value) for b in query.filters.bindparams)
-    return (query.table.name, query.column.key, query.dimensions, query.filters.key, values)
+    return (query.shape, query.values)
 
 
 __all__ = ["Entry", "VectorCache", "cache_for", "entry_key"]

@@ -5,8 +5,9 @@ On PostgreSQL the memories and their ``created`` log rows go in with two binary
 in chunks, while the server is already storing the previous chunk: converting the
 vectors and encoding the rows overlaps with the database's own work instead of adding to
 it. The log payload is encoded during the memory ``COPY`` and sent right after it. On
-SQLite one ``executemany`` per table on the driver connection, the values converted
-column by column by the columns' own bind processors.
+SQLite one ``executemany`` per table, the values converted column by column by the
+prepared INSERT's own bind processors (SQLAlchemy's per-row conversion cost 150 us of
+a 260 us memory row). Both run in the unit of work's savepoint around the batch.
 
 Every vector is checked (dimension, NaN/inf, all zeros) before its chunk is sent; a bad
 one aborts the ``COPY`` and the savepoint around it, so the batch is all or nothing.
@@ -33,11 +34,10 @@ from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import sqlalchemy as sa
 
 from skillstore.db import pgcopy
 from skillstore.db.base import table_of
-from skillstore.db.driver import driver_connection, driver_errors, insert_many
 from skillstore.db.pgcopy import Repeat
 from skillstore.errors import EmbeddingError, ValidationError
 from skillstore.models.memory import Memory, MemoryBase, MemoryCreate
@@ -46,6 +46,9 @@ from skillstore.models.memory_log import MemoryAction, MemoryLog
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from skillstore.db.statements import Statements
+    from skillstore.db.unit import UnitOfWork
 
 _FIELDS = [name for name in MemoryBase.model_fields if name != "embedding_model"]
 _GET_FIELDS = attrgetter(*_FIELDS)
@@ -186,7 +189,8 @@ LOG_UNIQUE = ("id", "memory_id", "new_content")
 
 
 async def insert_memories(
-    session: AsyncSession,
+    uow: UnitOfWork,
+    statements: Statements,
     creates: Sequence[MemoryCreate],
     batch: Batch,
     given: npt.NDArray[np.float32] | None = None,
@@ -195,16 +199,40 @@ async def insert_memories(
     holds their vectors when they came as one `embedding_matrix`."""
     id_fields = pgcopy.random_uuids(len(creates))
     ids = pgcopy.uuid_values(id_fields)
-    if session.get_bind().dialect.name == "postgresql":
-        await _copy(session, creates, ids, id_fields, batch, given)
+    if not uow.sqlite:
+        await _copy(uow, creates, ids, id_fields, batch, given)
         return ids
     matrix, present = vector_matrix(creates, batch.dimensions, given=given)
     memory, log = _columns(creates, ids, present, batch)
     memory["embedding"] = [row if has else None for row, has in zip(matrix, present, strict=True)]
     log["id"] = pgcopy.uuid_values(pgcopy.random_uuids(len(creates)))
     for model, values in ((Memory, memory), (MemoryLog, log)):
-        await insert_many(session, table_of(model), values, len(creates))
+        await _insert_columns(uow, statements, table_of(model), values, len(creates))
     return ids
+
+
+async def _insert_columns(
+    uow: UnitOfWork, statements: Statements, table: sa.Table, values: dict[str, Any], n: int
+) -> None:
+    """Insert ``n`` rows given column by column (a `Repeat` where all rows share the
+    value), converting each column's values at once with the statement's processors."""
+    names = tuple(sorted(values))
+
+    def build() -> sa.Executable:
+        return sa.insert(table).values({c: sa.bindparam(c, type_=table.c[c].type) for c in names})
+
+    prepared = statements.get(("bulk-insert", table.name, names), build)
+    columns = []
+    for name, process in zip(prepared.names, prepared.processors, strict=True):
+        value = values[name]
+        if isinstance(value, Repeat):
+            one = value.value if process is None or value.value is None else process(value.value)
+            columns.append([one] * n)
+        elif process is None:
+            columns.append(list(value))
+        else:
+            columns.append([None if v is None else process(v) for v in value])
+    await uow.executemany(prepared, list(zip(*columns, strict=True)))
 
 
 def _copy_rows(
@@ -232,7 +260,7 @@ def _copy_rows(
 
 
 async def _copy(
-    session: AsyncSession,
+    uow: UnitOfWork,
     creates: Sequence[MemoryCreate],
     ids: list[uuid.UUID],
     id_fields: list[bytes],
@@ -265,14 +293,8 @@ async def _copy(
             yield chunk
         yield pgcopy.TRAILER
 
-    raw = await driver_connection(session)
     # The COPY statement names its columns before the first chunk is encoded: the same
     # layout on zero rows gives them, in the same order (it depends on the columns only).
     (memory_columns, _), (log_columns, _) = _copy_rows(*_columns([], [], [], batch), [], [])
-    with driver_errors("COPY memory"):
-        await raw.copy_to_table(
-            memory_table.name, source=memory_payload(), columns=memory_columns, format="binary"
-        )
-        await raw.copy_to_table(
-            log_table.name, source=log_payload(), columns=log_columns, format="binary"
-        )
+    await uow.copy(memory_table.name, memory_columns, memory_payload())
+    await uow.copy(log_table.name, log_columns, log_payload())
