@@ -174,6 +174,7 @@ async def main() -> None:
         )
         await conn.execute("ANALYZE memory")
         print(f"    (HNSW index built in {time.perf_counter() - start:.1f} s)")
+        await store.connections.close()
         await store.engine.dispose()
 
         # 2. tenant-scoped

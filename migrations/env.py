@@ -31,7 +31,15 @@ from sqlmodel.sql.sqltypes import AutoString
 from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX, metadata
 from skillstore.db.ddl import VECTOR_VERSION, restore_sqlite_triggers
 from skillstore.db.engine import create_engine
-from skillstore.db.types import Ciphertext, Embedding, PydanticJSON, StrList, UTCDateTime, UUIDList
+from skillstore.db.types import (
+    Ciphertext,
+    Embedding,
+    JSONDocument,
+    PydanticJSON,
+    StrList,
+    UTCDateTime,
+    UUIDList,
+)
 from skillstore.models import load_all
 from skillstore.settings import StoreSettings
 
@@ -63,7 +71,7 @@ def compare_type(
     if isinstance(metadata_type, Embedding):
         expected = "VECTOR" if dialect == "postgresql" else "BLOB"
         return type(inspected_type).__name__.upper() not in {expected, "LARGEBINARY"}
-    if isinstance(metadata_type, PydanticJSON | StrList | UUIDList):
+    if isinstance(metadata_type, JSONDocument | PydanticJSON | StrList | UUIDList):
         name = type(inspected_type).__name__.upper()
         return name not in ({"JSONB", "ARRAY"} if dialect == "postgresql" else {"JSON"})
     if isinstance(metadata_type, Ciphertext):
@@ -79,7 +87,7 @@ def render_item(type_: str, obj: Any, autogen: AutogenContext) -> str | bool:
         return False
     if isinstance(obj, AutoString):
         return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
-    if isinstance(obj, PydanticJSON | sa.JSON):
+    if isinstance(obj, JSONDocument | PydanticJSON | sa.JSON):
         autogen.imports.add("from skillstore.db.types import JSON")
         return "JSON"
     if isinstance(obj, Embedding):

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from skillstore.db.engine import create_engine
 from skillstore.db.statements import Statements
 from skillstore.db.translate import translated
-from skillstore.db.unit import UnitOfWork
+from skillstore.db.unit import Connections, UnitOfWork
 from skillstore.embedding import Embedder, embedder_from_settings
 from skillstore.errors import CredentialError, DatabaseError, EmbeddingError
 from skillstore.repositories.base import RepoContext
@@ -266,6 +266,8 @@ class Store:
         self.settings = settings
         self.embedder = embedder
         self._bind = bind
+        self.connections = Connections(engine, keep=settings.pool_size)
+        """Connections waiting between units of work (`skillstore.db.unit.Connections`)."""
         self.statements = Statements(engine.dialect)
         """Statements prepared for this store's database (`skillstore.db.statements`)."""
         self.caches: dict[str, Any] = {}
@@ -324,6 +326,7 @@ class Store:
 
         await _migrate.upgrade(self.settings, revision)
         # Connections opened before the migration may predate the vector type's codec.
+        await self.connections.close()
         await self.engine.dispose()
 
     @asynccontextmanager
@@ -337,7 +340,7 @@ class Store:
         (and commits) only the audit entries recorded as durable, such as refused
         webhook calls.
         """
-        uow = UnitOfWork(self.engine, bind=self._bind, readonly=readonly)
+        uow = UnitOfWork(self.connections, bind=self._bind, readonly=readonly)
         ctx = RepoContext(uow, team_id, self)
         try:
             yield StoreSession(ctx)
@@ -352,7 +355,7 @@ class Store:
 
     async def _write_durable(self, rows: list[tuple[sa.Table, dict[str, Any]]]) -> None:
         """Write rows that must outlive the rollback that just happened, and commit them."""
-        uow = UnitOfWork(self.engine, bind=self._bind)
+        uow = UnitOfWork(self.connections, bind=self._bind)
         try:
             for table, values in rows:
                 await uow.rows(self.statements.once(sa.insert(table).values(values)))
@@ -460,6 +463,7 @@ class Store:
 
     async def close(self) -> None:
         """Close every pooled connection."""
+        await self.connections.close()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Store:

@@ -194,30 +194,6 @@ def test_backend_for_each_dialect(store: Store) -> None:
     assert backend_for(store).name == expected
 
 
-def test_from_trusted_builds_what_model_construct_builds() -> None:
-    row = memory([1.0, 0.0], subject="s").model_dump(exclude={"embedding"})
-    now = datetime.now(UTC)
-    values = {
-        **row,
-        "id": uuid.uuid4(),
-        "team_id": uuid.uuid4(),
-        "access_count": 0,
-        "last_accessed_at": None,
-        "superseded_by": None,
-        "version": 1,
-        "created_at": now,
-        "updated_at": now,
-    }
-    fast, slow = MemoryRead.from_trusted(dict(values)), MemoryRead.model_construct(**values)
-    assert fast == slow and fast.model_dump() == slow.model_dump()
-    assert fast.model_fields_set == slow.model_fields_set == set(MemoryRead.model_fields)
-    fast.importance = 3  # still an ordinary instance: assignment tracks the field
-    assert fast.importance == 3 and "importance" in fast.model_fields_set
-    # Missing fields: model_construct's defaults, not a half-built instance.
-    partial = {k: v for k, v in values.items() if k != "tier"}
-    assert MemoryRead.from_trusted(partial) == MemoryRead.model_construct(**partial)
-
-
 @pytest.mark.parametrize("plan", ["exact", "hnsw"])
 async def test_postgres_search_sql_writes_k_and_the_searchable_statuses_as_constants(
     store: Store, plan: Plan

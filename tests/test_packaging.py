@@ -12,16 +12,60 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_import_does_not_pull_in_optional_backends() -> None:
-    code = (
-        "import sys, skillstore; "
-        "optional = ('asyncpg', 'pgvector', 'numpy', 'httpx', 'fastapi'); "
-        "print(','.join(m for m in optional if m in sys.modules))"
+OPTIONAL = ("numpy", "httpx", "fastapi", "alembic", "cryptography", "sqlite_vec", "bcrypt")
+"""What no store needs before it uses it (vector maths, embedders, web, migrations,
+encryption, password hashing)."""
+
+
+def _imported(code: str) -> set[str]:
+    """The modules of OPTIONAL and the model modules that ``code`` leaves imported."""
+    probe = (
+        f"{code}\nimport sys\n"
+        f"print(','.join(m for m in sys.modules if m in {OPTIONAL!r} "
+        "or m.startswith('skillstore.models.')))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     )
-    assert result.stdout.strip() == ""
+    return set(filter(None, result.stdout.strip().split(",")))
+
+
+def test_import_does_not_pull_in_optional_backends_or_models() -> None:
+    assert _imported("import skillstore") == set()
+    assert _imported("import asyncpg, skillstore") == set()
+    assert _imported("from skillstore import MemoryCreate") == {"skillstore.models.memory"}
+
+
+def test_a_first_query_imports_only_what_it_uses(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'first.db'}"
+    migrate = f"""
+import asyncio
+from skillstore import Store
+
+async def main() -> None:
+    store = await Store.open({url!r})
+    await store.upgrade()
+    await store.close()
+
+asyncio.run(main())"""
+    subprocess.run([sys.executable, "-c", migrate], check=True, cwd=ROOT)
+    first_get = f"""
+import asyncio, uuid
+from skillstore import Store
+
+async def main() -> None:
+    store = await Store.open({url!r})
+    async with store.session(team_id=uuid.uuid4()) as s:
+        assert await s.agents.get(uuid.uuid4()) is None
+    await store.close()
+
+asyncio.run(main())"""
+    assert _imported(first_get) == {
+        "skillstore.models.agent",
+        "skillstore.models.agent_documents",
+        "skillstore.models.retrieval",
+        "skillstore.models.tenancy",
+    }
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Self, cast
+from typing import Any, Self
 
 import pydantic
 import sqlalchemy as sa
 from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
 
+from skillstore._pydantic import as_base_init
 from skillstore.db.types import UTCDateTime, utcnow
 from skillstore.errors import ValidationError
 
@@ -56,42 +57,6 @@ class Schema(SQLModel):
         with skillstore_errors(cls.__name__):
             return super().model_validate(*args, **kwargs)
 
-    @classmethod
-    def from_trusted(cls, values: dict[str, Any]) -> Self:
-        """What ``model_construct(**values)`` builds when ``values`` holds every field by
-        its own name (no validation): for values already converted from our own columns.
-
-        ``model_construct`` walks every field looking for aliases and defaults (17 µs for
-        a `MemoryRead`, a third of a small search's Python time); with every field given
-        there is nothing to look for. ``values`` becomes the instance's ``__dict__``.
-        """
-        if values.keys() != cls.__pydantic_fields__.keys() or not _plain(cls):
-            return cast(Self, cls.model_construct(**values))  # SQLModel types it as Schema
-        instance: Self = cls.__new__(cls)  # SQLModel's: no extra, no private attributes
-        object.__setattr__(instance, "__dict__", values)
-        object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-        return instance
-
-
-_PLAIN: dict[type[Any], bool] = {}
-
-
-def _plain(model: type[Schema]) -> bool:
-    """No aliases, post-init hook, private attributes or extra fields: what makes
-    `Schema.from_trusted` and ``model_construct`` build the same instance."""
-    plain = _PLAIN.get(model)
-    if plain is None:
-        plain = _PLAIN[model] = (
-            not model.__pydantic_post_init__
-            and not model.__private_attributes__
-            and model.model_config.get("extra") != "allow"
-            and all(
-                f.alias is None and f.validation_alias is None
-                for f in model.__pydantic_fields__.values()
-            )
-        )
-    return plain
-
 
 class Document(pydantic.BaseModel):
     """The root of nested documents stored in a JSON column (through `PydanticJSON`).
@@ -103,11 +68,10 @@ class Document(pydantic.BaseModel):
     (``model.temperature``) while building one by hand still raises `ValidationError`.
     """
 
+    @as_base_init
     def __init__(self, **data: Any) -> None:
         with skillstore_errors(type(self).__name__):
             super().__init__(**data)
-
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     @classmethod
     def model_validate(cls, *args: Any, **kwargs: Any) -> Self:

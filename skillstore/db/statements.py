@@ -120,9 +120,25 @@ class Prepared:
         return out
 
 
+def check_text(name: str, value: str) -> None:
+    """Refuse text no backend stores the same way: NUL characters (PostgreSQL refuses
+    them, SQLite stores them) and lone surrogates (not encodable as UTF-8 at all)."""
+    if "\x00" in value:
+        raise ValidationError(f"{name}: text cannot contain NUL (\\x00) characters; remove them")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                f"{name}: text is not valid Unicode (it has a lone surrogate); send UTF-8 text"
+            ) from None
+
+
 def _convert(name: str, value: Any, process: Processor | None) -> Any:
     """``value`` as the driver takes it; a value the column type refuses is a
     `ValidationError` naming the parameter, never a driver or builtin exception."""
+    if isinstance(value, str):
+        check_text(name.removeprefix("f_").removeprefix("v_"), value)
     if process is None or value is None:
         return value
     try:
@@ -130,7 +146,8 @@ def _convert(name: str, value: Any, process: Processor | None) -> Any:
     except ValidationError:
         raise
     except (ValueError, TypeError, LookupError, OverflowError) as exc:
-        raise ValidationError(f"{name}: the value cannot be stored ({exc})") from None
+        field = name.removeprefix("f_").removeprefix("v_")
+        raise ValidationError(f"{field}: the value cannot be stored ({exc})") from None
 
 
 def prepare(

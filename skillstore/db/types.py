@@ -21,8 +21,9 @@ imported lazily so that ``import skillstore`` stays light.
 from __future__ import annotations
 
 import enum
+import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,33 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 
-JSON: TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+def _loads(dialect: Dialect, then: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
+    """Read a JSON column: SQLite returns its text (parsed here by ``json.loads`` itself;
+    SQLAlchemy's processor runs two regular expressions over every value first), and
+    asyncpg's jsonb codec has already decoded it on PostgreSQL."""
+    if dialect.name != "sqlite":
+        return then if then is not None else (lambda value: value)
+    if then is None:
+        return lambda value: None if value is None else json.loads(value)
+    return lambda value: None if value is None else then(json.loads(value))
+
+
+class JSONDocument(TypeDecorator[Any]):
+    """A JSON document: JSONB on PostgreSQL, JSON text on SQLite."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB())
+        return dialect.type_descriptor(sa.JSON())
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        return _loads(dialect) if dialect.name == "sqlite" else None
+
+
+JSON = JSONDocument()
 """A JSON document: JSONB on PostgreSQL, JSON text on SQLite."""
 
 
@@ -126,6 +153,13 @@ class PydanticJSON(TypeDecorator[Any]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else self._adapter.validate_python(value)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":  # pydantic parses and validates the text at once
+            validate_json = self._adapter.validate_json
+            return lambda value: None if value is None else validate_json(value)
+        validate = self._adapter.validate_python
+        return lambda value: None if value is None else validate(value)
+
 
 class StrList(TypeDecorator[list[str]]):
     """A list of strings: TEXT[] on PostgreSQL, a JSON array on SQLite."""
@@ -143,6 +177,9 @@ class StrList(TypeDecorator[list[str]]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> list[str] | None:
         return None if value is None else list(value)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        return _loads(dialect, list)
 
 
 class UUIDList(TypeDecorator[list[uuid.UUID]]):
@@ -166,6 +203,12 @@ class UUIDList(TypeDecorator[list[uuid.UUID]]):
         if value is None:
             return None
         return [v if isinstance(v, uuid.UUID) else uuid.UUID(v) for v in value]
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        def uuids(values: list[Any]) -> list[uuid.UUID]:
+            return [v if isinstance(v, uuid.UUID) else uuid.UUID(v) for v in values]
+
+        return _loads(dialect, uuids)
 
 
 class PGVector(UserDefinedType[Any]):

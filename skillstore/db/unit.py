@@ -11,29 +11,32 @@ same reason.
 
 The transaction is this class's own, not SQLAlchemy's: the engine's connections are in
 SQLAlchemy's ``AUTOCOMMIT`` mode and this class sends ``BEGIN``/``COMMIT`` itself, so a
-statement a caller runs through SQLAlchemy (`StoreSession.execute`) runs inside the
-same transaction. It begins with the first statement:
+statement a caller runs through SQLAlchemy (`StoreSession.execute`) runs inside the same
+transaction. It begins with the first write, not the first statement:
 
-- PostgreSQL: ``BEGIN`` (``BEGIN READ ONLY`` for a read-only unit of work).
-- SQLite: ``BEGIN`` (deferred: readers never take the write lock) until the first
-  write, which starts ``BEGIN IMMEDIATE`` so that writers queue on the busy timeout
-  instead of failing to upgrade a read lock. A unit of work that reads and then writes
-  ends its read transaction first (``COMMIT`` of nothing, then ``BEGIN IMMEDIATE``):
-  between them another writer may commit, exactly as between two statements of a
-  PostgreSQL ``READ COMMITTED`` transaction. Repository methods that must read and
-  write atomically say so first (`begin_write`).
+- Reads before it run on their own, each seeing what was committed when it started:
+  exactly what a PostgreSQL ``READ COMMITTED`` transaction gives between two of its
+  statements, without the two round trips of ``BEGIN`` and ``COMMIT``. A request that
+  only reads costs one round trip per statement, and on SQLite it never takes the write
+  lock (a reader waits for no writer, in WAL mode not even on a long one).
+- The first write begins the transaction: ``BEGIN`` on PostgreSQL, ``BEGIN IMMEDIATE``
+  on SQLite, so that writers queue on the busy timeout instead of failing to upgrade a
+  read lock. Repository methods that must read and write atomically begin it before
+  they read (`begin_write`); searches that set transaction-local settings
+  (``SET LOCAL``) or use a server-side cursor begin a read transaction (`begin_read`).
 
 Refusals never poison a unit of work: repositories detect unique conflicts and missing
 references without a failing statement (``ON CONFLICT DO NOTHING``, guarded
 ``UPDATE … RETURNING``) and wrap what the database alone can refuse in a `savepoint`.
-If a statement fails outside one anyway, the unit of work is marked failed: every later
-statement, and its end, raise an error saying it was rolled back (PostgreSQL has
-aborted the transaction; SQLite behaves the same, so both backends give one answer).
+If a statement fails inside the transaction anyway, the unit of work is marked failed:
+every later statement, and its end, raise an error saying it was rolled back
+(PostgreSQL has aborted the transaction; SQLite is held to the same rule, so both
+backends give one answer).
 
 Dead connections: there is no pre-ping round trip per checkout. When the first
-statement of a unit of work finds its pooled connection dead (the server restarted),
-the connection is invalidated and the statement retried once on a fresh one; nothing
-had been sent in that transaction yet, so the retry is safe.
+statement on a checked-out connection finds it dead (the server restarted), the
+connection is invalidated and the statement sent once more on a fresh one; nothing had
+been sent on it yet, so the retry is safe.
 
 Cleanup survives cancellation: rollback and release run shielded, so a cancelled unit
 of work never returns a connection mid-transaction or leaves SQLite's write lock held.
@@ -42,9 +45,9 @@ of work never returns a connection mid-transaction or leaves SQLite's write lock
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -54,11 +57,12 @@ from skillstore.db.translate import translate_driver_error
 from skillstore.errors import DatabaseError, SkillstoreError
 
 _NO_PARAMS: Mapping[str, Any] = {}
+T = TypeVar("T")
 
 
 def _driver_error(exc: BaseException) -> bool:
     root = type(exc).__module__.split(".")[0]
-    return root in {"asyncpg", "sqlite3", "aiosqlite"}
+    return root in {"asyncpg", "sqlite3", "aiosqlite"} or isinstance(exc, OSError)
 
 
 def _dead(exc: BaseException) -> bool:
@@ -69,6 +73,44 @@ def _dead(exc: BaseException) -> bool:
     if names & {"ConnectionDoesNotExistError", "ConnectionFailureError", "AdminShutdownError"}:
         return True
     return "InterfaceError" in names and "closed" in str(exc)
+
+
+class Connections:
+    """A store's connections between units of work, in front of SQLAlchemy's pool.
+
+    Checking a connection out of SQLAlchemy's pool and back in costs two greenlet
+    switches and the pool's event machinery: 30-50 us on the machine the benchmarks ran
+    on, as much as a whole SQLite read. Up to ``keep`` connections wait here instead, as
+    already checked out; more than that go back to the pool, which still bounds how many
+    there are (``pool_size + pool_overflow``) and raises when none is free in time. A
+    connection that died while it waited is found by its first statement and replaced
+    (see `UnitOfWork`).
+    """
+
+    def __init__(self, engine: AsyncEngine, keep: int) -> None:
+        self.engine = engine
+        self._keep = keep
+        self._idle: list[AsyncConnection] = []
+
+    async def take(self) -> AsyncConnection:
+        if self._idle:
+            return self._idle.pop()
+        conn = self.engine.connect()
+        await conn.start()
+        return conn
+
+    async def give(self, conn: AsyncConnection) -> None:
+        """Take back a connection with nothing open on it."""
+        if len(self._idle) < self._keep:
+            self._idle.append(conn)
+        else:
+            await conn.close()
+
+    async def close(self) -> None:
+        """Give every waiting connection back to the pool."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
 
 
 async def uncancellable(work: Awaitable[Any]) -> None:
@@ -85,94 +127,36 @@ class UnitOfWork:
     """One unit of work on one connection; see the module docstring."""
 
     def __init__(
-        self, engine: AsyncEngine, *, bind: AsyncConnection | None = None, readonly: bool = False
+        self,
+        connections: Connections,
+        *,
+        bind: AsyncConnection | None = None,
+        readonly: bool = False,
     ) -> None:
-        self._engine = engine
+        self._connections = connections
         self._bind = bind
         self.readonly = readonly
-        self.sqlite = engine.dialect.name == "sqlite"
+        self.sqlite = connections.engine.dialect.name == "sqlite"
         self._conn: AsyncConnection | None = None
         self._raw: Any = None
-        self._open: str | None = None
-        """None before the first statement, then ``"read"`` or ``"write"``."""
+        self._fresh = False
+        """Nothing has been sent yet on the connection just checked out."""
+        self._tx: Literal["read", "write"] | None = None
         self._failed: str | None = None
         self._savepoints = 0
         self.info: dict[str, Any] = {}
         """Per-unit scratch space (e.g. settings already applied to this transaction)."""
 
     # ---- connection and transaction -----------------------------------------------------
-    async def connection(self) -> AsyncConnection:
-        """The SQLAlchemy connection, inside this unit of work's transaction."""
-        await self._ensure(write=False)
-        assert self._conn is not None
-        return self._conn
-
     async def _checkout(self) -> None:
         if self._bind is not None:
             self._conn = self._bind
         else:
-            conn = self._engine.connect()
-            await conn.start()
-            self._conn = conn
+            self._conn = await self._connections.take()
+            self._fresh = True
         # The pooled DBAPI connection's driver connection, without another greenlet hop.
-        self._raw = self._conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-
-    async def _send(self, sql: str) -> None:
-        if self.sqlite:
-            await self._raw.execute_fetchall(sql)
-        else:
-            await self._raw.execute(sql)
-
-    def _begin_sql(self, write: bool) -> str:
-        if self._bind is not None:
-            return f"SAVEPOINT uow_{id(self)}"
-        if self.sqlite:
-            return "BEGIN IMMEDIATE" if write else "BEGIN"
-        return "BEGIN READ ONLY" if self.readonly else "BEGIN"
-
-    async def _ensure(self, *, write: bool) -> None:
-        """Begin the transaction (or move SQLite's from reading to writing)."""
-        if self._failed is not None:
-            raise DatabaseError(self._failed)
-        if write and self.readonly:
-            raise SkillstoreError(
-                "this session is read-only (store.session(readonly=True)); open a read-write "
-                "session to write"
-            )
-        if self._open == "write" or (self._open == "read" and not (write and self.sqlite)):
-            return
-        if self._open == "read":  # SQLite, first write after reads: see the module docstring
-            if self._savepoints:
-                raise RuntimeError(
-                    "a savepoint opened for reading cannot write; open it for writing"
-                )
-            if self._bind is None:
-                await self._guarded(self._send("COMMIT"))
-                self._open = None
-            else:
-                self._open = "write"
-                return
-        try:
-            await self._start(write)
-        except BaseException as exc:
-            if _driver_error(exc) or isinstance(exc, OSError):
-                raise translate_driver_error(_as_exception(exc), "BEGIN") from exc
-            raise
-        self._open = "write" if write or not self.sqlite else "read"
-
-    async def _start(self, write: bool) -> None:
-        if self._conn is None:
-            await self._checkout()
-        try:
-            if not self.sqlite and self._raw.is_closed():
-                raise ConnectionError("the pooled connection was closed")
-            await self._send(self._begin_sql(write))
-        except Exception as exc:
-            if self._bind is not None or not _dead(exc):
-                raise
-            await self._discard()
-            await self._checkout()
-            await self._send(self._begin_sql(write))
+        assert self._conn.sync_connection is not None
+        self._raw = self._conn.sync_connection.connection.driver_connection
 
     @property
     def connection_info(self) -> dict[str, Any]:
@@ -182,9 +166,95 @@ class UnitOfWork:
         info: dict[str, Any] = self._conn.sync_connection.connection.info
         return info
 
+    async def _call(self, send: Callable[[], Awaitable[T]], what: str) -> T:
+        """One driver call; on a connection that died in the pool, once more on a new one.
+
+        A failure is translated to a `SkillstoreError`; inside the transaction (not a
+        savepoint) it also marks the unit of work failed.
+        """
+        if self._conn is None:
+            await self._checkout()
+        try:
+            if self._fresh and not self.sqlite and self._raw.is_closed():
+                raise ConnectionError("the pooled connection was closed")
+            try:
+                return await send()
+            except Exception as exc:
+                if not (self._fresh and _dead(exc)):
+                    raise
+                await self._discard()
+                await self._checkout()
+                return await send()
+            finally:
+                self._fresh = False
+        except Exception as exc:
+            if not _driver_error(exc):
+                raise
+            error = translate_driver_error(exc, what)
+            if self._tx is not None and not self._savepoints:
+                self._failed = (
+                    f"an earlier statement of this unit of work failed ({error}); it was "
+                    "rolled back: open a new store.session() and try again"
+                )
+            raise error from exc
+
+    async def _send(self, sql: str) -> None:
+        # ``self._raw`` is read when the call is made: a retry may have replaced it.
+        if self.sqlite:
+            await self._call(lambda: self._raw.execute_fetchall(sql), sql)
+        else:
+            await self._call(lambda: self._raw.execute(sql), sql)
+
+    def _check(self, write: bool) -> None:
+        if self._failed is not None:
+            raise DatabaseError(self._failed)
+        if write and self.readonly:
+            raise SkillstoreError(
+                "this session is read-only (store.session(readonly=True)); open a read-write "
+                "session to write"
+            )
+
+    async def _begin(self, kind: Literal["read", "write"]) -> None:
+        if self._bind is not None:
+            sql = f"SAVEPOINT uow_{id(self)}"
+        elif self.sqlite:
+            sql = "BEGIN IMMEDIATE" if kind == "write" else "BEGIN"
+        else:
+            sql = "BEGIN"
+        await self._send(sql)
+        self._tx = kind
+
     async def begin_write(self) -> None:
-        """Start the transaction as a writing one (SQLite: take the write lock now)."""
-        await self._ensure(write=True)
+        """Begin the transaction as a writing one, before reading what it writes (SQLite:
+        take the write lock now)."""
+        self._check(write=True)
+        if self._tx == "write":
+            return
+        if self._tx == "read":
+            if not self.sqlite or self._bind is not None:
+                self._tx = "write"
+                return
+            # SQLite cannot upgrade a read transaction reliably: end it (it wrote nothing).
+            if self._savepoints:
+                raise RuntimeError("a savepoint opened for reading cannot write")
+            await self._send("COMMIT")
+            self._tx = None
+        await self._begin("write")
+
+    async def begin_read(self) -> None:
+        """Begin a transaction for statements that need one but write nothing
+        (transaction-local settings, server-side cursors)."""
+        self._check(write=False)
+        if self._tx is None:
+            await self._begin("read")
+
+    async def _ensure(self, *, write: bool) -> None:
+        if write:
+            await self.begin_write()
+            return
+        self._check(write=False)
+        if self._bind is not None and self._tx is None:
+            await self._begin("read")
 
     async def _discard(self) -> None:
         """Throw away a connection that cannot be trusted (dead, or its state unknown)."""
@@ -202,10 +272,10 @@ class UnitOfWork:
         try:
             if commit and self._failed is not None:
                 raise DatabaseError(self._failed)
-            if commit and self._open is not None:
-                await self._guarded(self._send(self._end_sql(commit=True)))
-                self._open = None
-            if self._open is None:
+            if commit and self._tx is not None:
+                await self._send(self._end_sql(commit=True))
+                self._tx = None
+            if self._tx is None:
                 await self._release()
                 return
         except BaseException:
@@ -221,25 +291,26 @@ class UnitOfWork:
 
     async def _abandon(self) -> None:
         """Roll back what is open and release the connection; on any doubt, discard it."""
+        self._failed = None  # ending it is what a failed unit of work is waiting for
         try:
-            if self._open is not None and self._raw is not None:
+            if self._tx is not None and self._raw is not None:
                 await self._send(self._end_sql(commit=False))
                 if self._bind is not None:
                     await self._send(f"RELEASE SAVEPOINT uow_{id(self)}")
-            self._open = None
+            self._tx = None
         except BaseException:
             await self._discard()
             raise
         finally:
-            if self._open is not None:
+            if self._tx is not None:
                 await self._discard()
         await self._release()
 
     async def _release(self) -> None:
-        """Give the connection back to the pool (nothing is open on it)."""
+        """Give the connection back (nothing is open on it)."""
         conn, self._conn, self._raw = self._conn, None, None
         if conn is not None and conn is not self._bind:
-            await conn.close()
+            await self._connections.give(conn)
 
     # ---- statements -------------------------------------------------------------------
     async def rows(
@@ -248,7 +319,10 @@ class UnitOfWork:
         """Run ``prepared`` with ``params``; the rows it returns (none for plain DML)."""
         sql, args = prepared.bind(params)
         await self._ensure(write=prepared.writes)
-        records = await self._guarded(self._fetch(sql, args), sql)
+        if self.sqlite:
+            records = await self._call(lambda: self._raw.execute_fetchall(sql, args), sql)
+        else:
+            records = await self._call(lambda: self._raw.fetch(sql, *args), sql)
         return prepared.rows(records)
 
     async def one(
@@ -263,12 +337,6 @@ class UnitOfWork:
         row = await self.one(prepared, params)
         return None if row is None else row[0]
 
-    async def _fetch(self, sql: str, args: list[Any]) -> Sequence[Sequence[Any]]:
-        if self.sqlite:
-            result: Sequence[Sequence[Any]] = await self._raw.execute_fetchall(sql, args)
-            return result
-        return await self._raw.fetch(sql, *args)  # type: ignore[no-any-return]
-
     async def stream(
         self, prepared: Prepared, params: Mapping[str, Any] = _NO_PARAMS, *, chunk: int = 1000
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
@@ -276,29 +344,25 @@ class UnitOfWork:
         (a server-side cursor on PostgreSQL, ``fetchmany`` on SQLite): constant memory."""
         sql, args = prepared.bind(params)
         await self._ensure(write=prepared.writes)
+        await self.begin_read()  # a cursor lives in a transaction
         if self.sqlite:
-            cursor = await self._guarded(self._raw.execute(sql, args), sql)
+            cursor = await self._call(lambda: self._raw.execute(sql, args), sql)
             try:
-                while batch := await self._guarded(cursor.fetchmany(chunk), sql):
+                while batch := await self._call(lambda: cursor.fetchmany(chunk), sql):
                     yield prepared.rows(batch)
             finally:
                 await cursor.close()
             return
-        records = self._raw.cursor(sql, *args, prefetch=chunk)
-        batch = []
-        async for record in records:
-            batch.append(record)
-            if len(batch) >= chunk:
-                yield prepared.rows(batch)
-                batch = []
-        if batch:
+        cursor = await self._call(lambda: self._raw.cursor(sql, *args), sql)
+        while batch := await self._call(lambda: cursor.fetch(chunk), sql):
             yield prepared.rows(batch)
 
     async def executemany(self, prepared: Prepared, rows: Sequence[Sequence[Any]]) -> None:
         """Run ``prepared`` once per row of positional driver values (one driver call)."""
         assert prepared.sql is not None
-        await self._ensure(write=True)
-        await self._guarded(self._raw.executemany(prepared.sql, rows), prepared.sql)
+        sql = prepared.sql
+        await self.begin_write()
+        await self._call(lambda: self._raw.executemany(sql, rows), sql)
 
     async def run_many(self, prepared: Prepared, params: Sequence[Mapping[str, Any]]) -> None:
         """Run ``prepared`` once per parameter set, converted as `rows` would convert them."""
@@ -307,37 +371,30 @@ class UnitOfWork:
     async def copy(self, table: str, columns: Sequence[str], source: Any) -> None:
         """PostgreSQL binary ``COPY table (columns) FROM STDIN`` from an async iterator of
         payload chunks (`skillstore.db.pgcopy`)."""
-        await self._ensure(write=True)
-        await self._guarded(
-            self._raw.copy_to_table(table, source=source, columns=list(columns), format="binary"),
+        await self.begin_write()
+        await self._call(
+            lambda: self._raw.copy_to_table(
+                table, source=source, columns=list(columns), format="binary"
+            ),
             f"COPY {table}",
         )
-
-    async def _guarded(self, work: Coroutine[Any, Any, Any], what: str = "") -> Any:
-        """Await a driver call; a failure is translated, and outside a savepoint it marks
-        the unit of work failed."""
-        try:
-            return await work
-        except Exception as exc:
-            if not (_driver_error(exc) or isinstance(exc, OSError)):
-                raise
-            error = translate_driver_error(exc, what)
-            if not self._savepoints:
-                self._failed = (
-                    f"an earlier statement of this unit of work failed ({error}); it was "
-                    "rolled back: open a new store.session() and try again"
-                )
-            raise error from exc
 
     @asynccontextmanager
     async def savepoint(self, *, write: bool = True) -> AsyncIterator[None]:
         """A SAVEPOINT: if the block fails, only what it did is undone and the unit of
         work goes on (for statements the database alone can refuse). ``write=False``
-        for a block that only reads (SQLite then keeps its deferred transaction)."""
-        await self._ensure(write=write)
+        for a block that only reads (SQLite then keeps a deferred transaction)."""
+        if write:
+            await self.begin_write()
+        else:
+            await self.begin_read()
         self._savepoints += 1
         name = f"sp_{self._savepoints}"
-        await self._guarded(self._send(f"SAVEPOINT {name}"))
+        try:
+            await self._send(f"SAVEPOINT {name}")
+        except BaseException:
+            self._savepoints -= 1
+            raise
         try:
             yield
         except BaseException:
@@ -348,19 +405,24 @@ class UnitOfWork:
                 self._savepoints -= 1
             raise
         self._savepoints -= 1
-        await self._guarded(self._send(f"RELEASE SAVEPOINT {name}"))
+        await self._send(f"RELEASE SAVEPOINT {name}")
 
     async def execute(
         self, statement: sa.Executable, params: Mapping[str, Any] | None = None
     ) -> sa.Result[Any]:
-        """Run any SQLAlchemy statement through SQLAlchemy itself, in a savepoint."""
-        async with self.savepoint(write=not isinstance(statement, sa.Select)):
-            assert self._conn is not None
-            return await self._conn.execute(statement, params)
+        """Run any SQLAlchemy statement through SQLAlchemy itself (in a savepoint when a
+        transaction is open, so that its failure undoes only itself)."""
+        write = not isinstance(statement, sa.Select)
+        self._check(write)
+        if write or self._tx is not None or self._bind is not None:
+            async with self.savepoint(write=write):
+                assert self._conn is not None
+                return await self._conn.execute(statement, params)
+        if self._conn is None:
+            await self._checkout()
+        assert self._conn is not None
+        self._fresh = False
+        return await self._conn.execute(statement, params)
 
 
-def _as_exception(exc: BaseException) -> Exception:
-    return exc if isinstance(exc, Exception) else Exception(str(exc))
-
-
-__all__ = ["UnitOfWork", "uncancellable"]
+__all__ = ["Connections", "UnitOfWork", "uncancellable"]

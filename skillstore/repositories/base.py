@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlmodel import SQLModel
 
+from skillstore._pydantic import plain, trusted
 from skillstore.db.base import table_of
 from skillstore.db.sql import insert_or_nothing
 from skillstore.db.types import utcnow
@@ -160,11 +161,17 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
 
     def _to_read(self, row: Sequence[Any], names: Sequence[str]) -> ReadT:
         """The Read model of a row of trusted values (no validation)."""
-        built: ReadT = self.read_model.model_construct(**dict(zip(names, row, strict=True)))
-        return built
+        return self._reads_of(names, [row])[0]
 
     def _reads(self, prepared: Prepared, rows: Iterable[Sequence[Any]]) -> list[ReadT]:
-        return [self._to_read(row, prepared.columns) for row in rows]
+        return self._reads_of(prepared.columns, rows)
+
+    def _reads_of(self, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[ReadT]:
+        read = self.read_model
+        is_plain = self._store.statements.memo(("plain", read), lambda: plain(read))
+        return [
+            trusted(read, dict(zip(names, row, strict=True)), is_plain=is_plain) for row in rows
+        ]
 
     # ---- values -------------------------------------------------------------------------
     def _derived(self, data: SQLModel) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from skillstore._pydantic import plain, trusted
 from skillstore.db.base import table_of
 from skillstore.db.states import parse_enum
 from skillstore.db.types import utcnow
@@ -65,11 +66,13 @@ def parse_types(memory_types: Iterable[MemoryType | str] | None) -> list[MemoryT
     return [parse_enum(MemoryType, t, "memory type") for t in memory_types]
 
 
+_PLAIN = plain(MemoryRead)
+
+
 def read_of(values: Sequence[Any]) -> MemoryRead:
     """A `MemoryRead` from our own columns' values (`READ_COLUMNS` order), not validated
     again: they were validated on the way in."""
-    read: MemoryRead = MemoryRead.model_construct(**dict(zip(READ_FIELDS, values, strict=True)))
-    return read
+    return trusted(MemoryRead, dict(zip(READ_FIELDS, values, strict=True)), is_plain=_PLAIN)
 
 
 class MemorySearch:

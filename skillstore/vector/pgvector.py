@@ -185,6 +185,7 @@ class PgVectorBackend:
         """``ef_search`` and iterative scans for this transaction (SET LOCAL lasts until it
         ends: once per transaction is enough)."""
         ef_search = self.settings.hnsw_ef_search
+        await uow.begin_read()  # SET LOCAL lasts for a transaction
         if uow.info.get("hnsw_ef_search") == ef_search:
             return
 
