@@ -28,8 +28,8 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.sql.sqltypes import AutoString
 
+from skillstore._migrate.ddl import VECTOR_VERSION, restore_sqlite_triggers
 from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX, metadata
-from skillstore.db.ddl import VECTOR_VERSION, restore_sqlite_triggers
 from skillstore.db.engine import create_engine
 from skillstore.db.types import (
     Ciphertext,
@@ -91,7 +91,7 @@ def render_item(type_: str, obj: Any, autogen: AutogenContext) -> str | bool:
         autogen.imports.add("from skillstore.db.types import JSON")
         return "JSON"
     if isinstance(obj, Embedding):
-        autogen.imports.add("from skillstore.db.ddl import embedding_dimensions")
+        autogen.imports.add("from skillstore._migrate.ddl import embedding_dimensions")
         autogen.imports.add("from skillstore.db.types import Embedding")
         return "Embedding(embedding_dimensions())"
     if isinstance(obj, StrList | UUIDList | Ciphertext | UTCDateTime):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from pytest_alembic.runner import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skillstore import _migrate
+from skillstore._migrate import ddl
 from skillstore.db.base import metadata
 from skillstore.db.engine import create_engine
 from skillstore.db.schema import VECTOR_VERSION
@@ -160,3 +162,28 @@ async def test_triggers_survive_a_later_revision_that_rebuilds_their_tables(
                 assert (await s.execute(token)).scalar() != before
     finally:
         await store.close()
+
+
+FROZEN = {
+    "append_only/postgresql": "7f9ab545112e0bfb",
+    "append_only/sqlite": "d80edd69754c7bea",
+    "vector_triggers": "4f357c248cfa7ca7",
+    "hnsw/384": "415b664f0cb199ad",
+    "hnsw/3072": "dec20a3697a7ccd9",
+}
+
+
+def test_revisions_install_the_sql_they_always_did() -> None:
+    # A revision must install the same SQL forever (databases migrated at different times
+    # must not differ): a different trigger or index is a new helper in a new revision.
+    installed = {
+        "append_only/postgresql": ddl.append_only_sql("t", "postgresql"),
+        "append_only/sqlite": ddl.append_only_sql("t", "sqlite"),
+        "vector_triggers": ddl._vector_triggers("t", ["id", "team_id", "embedding", "updated_at"]),
+        "hnsw/384": ddl.hnsw_index_sql("t", "embedding", 384),
+        "hnsw/3072": ddl.hnsw_index_sql("t", "embedding", 3072),
+    }
+    digests = {
+        k: hashlib.sha256("\n".join(v).encode()).hexdigest()[:16] for k, v in installed.items()
+    }
+    assert digests == FROZEN

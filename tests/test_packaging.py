@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import zipfile
@@ -158,3 +159,46 @@ def test_installed_wheel_runs_the_demo_in_an_empty_directory(wheel: Path, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "Scored retrieval" in result.stdout
     assert {p.name for p in work.iterdir()} >= {"skillstore.db", "skillstore-demo.key"}
+
+
+def _private_uses() -> list[str]:
+    """Uses of private names of SQLAlchemy, pydantic or SQLModel in the package: imports
+    of underscore names or modules, ``__pydantic_*`` attributes outside
+    ``skillstore/_pydantic.py``, and ``obj._name`` where no skillstore code defines
+    ``_name`` (so it belongs to a dependency)."""
+    files = {p: ast.parse(p.read_text()) for p in (ROOT / "skillstore").rglob("*.py")}
+    ours: set[str] = set()
+    for tree in files.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                ours.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                ours.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                ours.add(node.id)
+    found = []
+    for path, tree in files.items():
+        where = path.relative_to(ROOT)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if parts[0] in {"sqlalchemy", "pydantic", "pydantic_core", "sqlmodel"} and (
+                    any(p.startswith("_") for p in parts)
+                    or any(a.name.startswith("_") for a in node.names)
+                ):
+                    found.append(f"{where}:{node.lineno} from {node.module} import ...")
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+                continue
+            if node.attr.startswith("__pydantic"):
+                if path.name != "_pydantic.py":
+                    found.append(f"{where}:{node.lineno} {ast.unparse(node)}")
+                continue
+            dunder = node.attr.startswith("__") and node.attr.endswith("__")
+            if dunder or node.attr in ours:
+                continue
+            found.append(f"{where}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def test_no_private_api_of_our_dependencies_outside_one_module() -> None:
+    assert _private_uses() == []

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from skillstore.db.ddl import drop_enum
+from skillstore._migrate.ddl import drop_enum
 from skillstore.db.types import JSON, Ciphertext, StrList, UTCDateTime
 
 revision: str = "0001"

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from skillstore.db.ddl import drop_enum
+from skillstore._migrate.ddl import drop_enum
 from skillstore.db.types import JSON, Ciphertext, StrList, UTCDateTime
 
 revision: str = "0002"

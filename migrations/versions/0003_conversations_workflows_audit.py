@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from skillstore.db.ddl import create_append_only, drop_append_only, drop_enum
+from skillstore._migrate.ddl import create_append_only, drop_append_only, drop_enum
 from skillstore.db.types import JSON, Ciphertext, StrList, UTCDateTime
 
 revision: str = "0003"

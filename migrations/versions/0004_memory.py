@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from skillstore.db import ddl
-from skillstore.db.ddl import embedding_dimensions
+from skillstore._migrate import ddl
+from skillstore._migrate.ddl import embedding_dimensions
 from skillstore.db.types import JSON, Embedding, UTCDateTime, UUIDList
 
 revision: str = "0004"

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from skillstore.db.ddl import (
+from skillstore._migrate.ddl import (
     create_append_only,
     create_hnsw_index,
     drop_append_only,

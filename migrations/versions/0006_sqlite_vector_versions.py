@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from skillstore.db.ddl import create_vector_versions, drop_vector_versions
+from skillstore._migrate.ddl import create_vector_versions, drop_vector_versions
 
 revision: str = "0006"
 down_revision: str | None = "0005"

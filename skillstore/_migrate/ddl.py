@@ -1,9 +1,14 @@
-"""DDL the models cannot express, shared by every migration revision.
+"""DDL the models cannot express, shared by the migration revisions (and only by them).
 
 Native PostgreSQL enum types, append-only triggers (both backends), the SQLite vector
 version triggers, and the embedding dimension chosen when the migration runs. Kept here,
 not copied into each revision, so that a later table gets exactly the same guarantees as
-the first.
+the first; imported only while migrating (it imports Alembic).
+
+What a helper installs is frozen once a revision uses it: a revision must install the
+same SQL forever, or databases migrated at different times would differ.
+``tests/test_migrations.py`` holds each helper's SQL to a recorded digest; a different
+trigger is a new helper, installed by a new revision.
 """
 
 from __future__ import annotations
@@ -53,26 +58,26 @@ def _sqlite_triggers(table: str) -> list[str]:
     ]
 
 
+def append_only_sql(table: str, dialect: str) -> list[str]:
+    """The statements that make ``table`` refuse UPDATE and DELETE (and TRUNCATE on
+    PostgreSQL)."""
+    if dialect != "postgresql":
+        return _sqlite_triggers(table)
+    return [
+        f'CREATE OR REPLACE FUNCTION "{table}_append_only"() RETURNS trigger '
+        f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '% {APPEND_ONLY_MARKER}', "
+        "TG_TABLE_NAME USING ERRCODE = 'restrict_violation'; END $$",
+        f'CREATE TRIGGER "{table}_append_only" BEFORE UPDATE OR DELETE ON "{table}" '
+        f'FOR EACH ROW EXECUTE FUNCTION "{table}_append_only"()',
+        f'CREATE TRIGGER "{table}_no_truncate" BEFORE TRUNCATE ON "{table}" '
+        f'FOR EACH STATEMENT EXECUTE FUNCTION "{table}_append_only"()',
+    ]
+
+
 def create_append_only(table: str) -> None:
     """Make ``table`` refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL)."""
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        op.execute(
-            f'CREATE OR REPLACE FUNCTION "{table}_append_only"() RETURNS trigger '
-            f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '% {APPEND_ONLY_MARKER}', "
-            "TG_TABLE_NAME USING ERRCODE = 'restrict_violation'; END $$"
-        )
-        op.execute(
-            f'CREATE TRIGGER "{table}_append_only" BEFORE UPDATE OR DELETE ON "{table}" '
-            f'FOR EACH ROW EXECUTE FUNCTION "{table}_append_only"()'
-        )
-        op.execute(
-            f'CREATE TRIGGER "{table}_no_truncate" BEFORE TRUNCATE ON "{table}" '
-            f'FOR EACH STATEMENT EXECUTE FUNCTION "{table}_append_only"()'
-        )
-    else:
-        for statement in _sqlite_triggers(table):
-            op.execute(statement)
+    for statement in append_only_sql(table, op.get_bind().dialect.name):
+        op.execute(statement)
 
 
 def drop_append_only(table: str) -> None:
@@ -177,17 +182,21 @@ def create_hnsw_index(table: str, column: str = "embedding") -> None:
     `skillstore.vector.pgvector` orders by; above 4,000 there is no index and searches
     are exact scans.
     """
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    dim = embedding_dimensions()
+    if op.get_bind().dialect.name == "postgresql":
+        for statement in hnsw_index_sql(table, column, embedding_dimensions()):
+            op.execute(statement)
+
+
+def hnsw_index_sql(table: str, column: str, dim: int) -> list[str]:
+    """The statement of `create_hnsw_index` for ``dim`` dimensions (none above 4,000)."""
     name = f"{BACKEND_ONLY_INDEX_PREFIX}{table}_{column}"
     if dim <= VECTOR_INDEX_MAX_DIMENSIONS:
         target = f'"{column}" vector_cosine_ops'
     elif dim <= 2 * VECTOR_INDEX_MAX_DIMENSIONS:
         target = f'("{column}"::halfvec({dim})) halfvec_cosine_ops'
     else:
-        return
-    op.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" USING hnsw ({target})')
+        return []
+    return [f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" USING hnsw ({target})']
 
 
 def drop_hnsw_index(table: str, column: str = "embedding") -> None:

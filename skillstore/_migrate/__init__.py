@@ -31,7 +31,7 @@ from skillstore.db.translate import translated
 from skillstore.errors import MigrationError
 from skillstore.settings import StoreSettings
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # skillstore/
 
 
 def script_location() -> Path:
