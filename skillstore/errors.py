@@ -8,7 +8,7 @@ a caller should not have to know which database is underneath to handle a confli
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -39,14 +39,36 @@ class ValidationError(SkillstoreError, ValueError):
         self.errors = list(errors)
 
     @classmethod
-    def from_pydantic(cls, exc: pydantic.ValidationError, *, model: str) -> ValidationError:
-        """Wrap Pydantic's error, naming every field that failed (never echoing input)."""
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(model)", "message": err["msg"]}
-            for err in exc.errors(include_input=False, include_url=False)
-        ]
+    def from_pydantic(
+        cls,
+        exc: pydantic.ValidationError,
+        *,
+        model: str,
+        fields: Callable[[tuple[int | str, ...]], Sequence[str]] | None = None,
+    ) -> ValidationError:
+        """Wrap Pydantic's error, naming every field that failed (never echoing input).
+
+        ``fields`` gives the field names valid where an unknown one was sent, so that the
+        message can name the one meant.
+        """
+        details = []
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = tuple(err["loc"])
+            message = err["msg"]
+            if err["type"] == "extra_forbidden" and loc:
+                message = _unknown(str(loc[-1]), fields(loc) if fields else [])
+            details.append({"field": ".".join(str(p) for p in loc) or "(model)", "message": message})
         lines = "; ".join(f"{d['field']}: {d['message']}" for d in details)
         return cls(f"invalid {model}: {lines}", errors=details)
+
+
+def _unknown(name: str, known: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    valid = f" (fields: {', '.join(known)})" if known and not close else ""
+    return f"unknown field {name!r}{hint}{valid}"
 
 
 class ConcurrentUpdateError(SkillstoreError):

@@ -266,6 +266,7 @@ class Store:
         self.settings = settings
         self.embedder = embedder
         self._bind = bind
+        self._owns_engine = False
         self.connections = Connections(engine, keep=settings.pool_size)
         """Connections waiting between units of work (`skillstore.db.unit.Connections`)."""
         self.statements = Statements(engine.dialect)
@@ -310,7 +311,9 @@ class Store:
         engine = create_engine(settings)
         try:
             await ping(engine)
-            return cls(engine, settings, embedder=embedder)
+            store = cls(engine, settings, embedder=embedder)
+            store._owns_engine = True
+            return store
         except BaseException:
             await engine.dispose()
             raise
@@ -462,9 +465,11 @@ class Store:
             return len(rows)
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Give back the connections this store holds and, for a store made by `open`,
+        close the engine's pool (an engine passed in belongs to whoever made it)."""
         await self.connections.close()
-        await self.engine.dispose()
+        if self._owns_engine:
+            await self.engine.dispose()
 
     async def __aenter__(self) -> Store:
         return self

@@ -75,21 +75,23 @@ def test_read_model_never_carries_a_secret() -> None:
     assert "secret" not in CredentialRead.model_fields
     assert "ciphertext" not in CredentialRead.model_fields
     now = utcnow()
-    read = CredentialRead.model_validate(
-        {
-            "id": uuid.uuid4(),
-            "team_id": uuid.uuid4(),
-            "name": "n",
-            "integration_id": "github",
-            "key_version": "abc",
-            "created_by": None,
-            "last_used_at": None,
-            "created_at": now,
-            "updated_at": now,
-            "secret": SECRET,
-        }
-    )
+    values = {
+        "id": uuid.uuid4(),
+        "team_id": uuid.uuid4(),
+        "name": "n",
+        "integration_id": "github",
+        "key_version": "abc",
+        "created_by": None,
+        "last_used_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    read = CredentialRead.model_validate(values)
     assert SECRET not in repr(read) + read.model_dump_json()
+    # A Read model refuses a secret rather than carrying (or silently dropping) it.
+    with pytest.raises(ValidationError, match="unknown field 'secret'") as refused:
+        CredentialRead.model_validate({**values, "secret": SECRET})
+    assert SECRET not in str(refused.value)
     assert SECRET not in repr(
         CredentialCreate(name="n", integration_id="github", secret=SecretStr(SECRET))
     )

@@ -33,7 +33,7 @@ def chunk(i: int, document_id: str = "handbook.md", **fields: object) -> dict[st
 async def test_document_chunks_round_trip_with_their_embeddings(store: Store) -> None:
     team = await make_team(store)
     async with store.session(team_id=team.id) as s:
-        created = await s.documents.add_many([chunk(1), chunk(0, meta={"page": 1})])
+        created = await s.documents.add_many([chunk(1), chunk(0, metadata={"page": 1})])
         chunks = await s.documents.chunks("handbook.md")
         stored = (
             await s.execute(
@@ -42,7 +42,7 @@ async def test_document_chunks_round_trip_with_their_embeddings(store: Store) ->
                 )
             )
         ).scalar_one()
-    assert [c.chunk_index for c in chunks] == [0, 1] and chunks[0].meta == {"page": 1}
+    assert [c.chunk_index for c in chunks] == [0, 1] and chunks[0].metadata == {"page": 1}
     assert "embedding" not in chunks[0].model_dump()
     assert np.array_equal(np.asarray(stored, np.float32), np.asarray(vec(0), np.float32))
 

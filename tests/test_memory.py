@@ -59,14 +59,14 @@ async def test_add_stores_every_field_and_logs_creation(store: Store) -> None:
                 confidence=0.75,
                 source_type="explicit",
                 source_conversation_id=conversation_id,
-                metadata_={"lang": "en"},
+                metadata={"lang": "en"},
                 tier="hot",
             )
         )
         history = await s.memories.history(added.id)
     assert (added.team_id, added.agent_id, added.user_id) == (team_id, agent_id, user.id)
     assert (added.importance, added.confidence, added.tier) == (8, 0.75, MemoryTier.HOT)
-    assert added.metadata_ == {"lang": "en"} and added.version == 1
+    assert added.metadata == {"lang": "en"} and added.version == 1
     assert added.embedding_model == store.settings.embedding_model
     assert "embedding" not in added.model_dump()
     assert [(h.action, h.new_content, h.changed_by) for h in history] == [
@@ -117,11 +117,11 @@ async def test_add_many_stores_all_with_logs_and_is_all_or_nothing(store: Store)
     vectors = clustered(5, dim(store))
     async with store.session(team_id=team_id) as s:
         ids = await s.memories.add_many(
-            [memory(v, content=f"m{i}", metadata_={"i": i}) for i, v in enumerate(vectors)]
+            [memory(v, content=f"m{i}", metadata={"i": i}) for i, v in enumerate(vectors)]
         )
         assert await s.memories.count() == 5
         first = await s.memories.get(ids[0])
-        assert first is not None and first.content == "m0" and first.metadata_ == {"i": 0}
+        assert first is not None and first.content == "m0" and first.metadata == {"i": 0}
         assert [h.action for h in await s.memories.history(ids[4])] == [MemoryAction.CREATED]
         hits = await s.memories.search(vectors[3], k=1)
         assert hits[0].memory.id == ids[3] and hits[0].similarity == pytest.approx(1, abs=1e-5)
@@ -155,7 +155,7 @@ async def test_add_many_stores_every_field_exactly_as_add_does(store: Store) -> 
             "source_message_ids": [uuid.uuid4(), uuid.uuid4()],
             "extraction_model": "extractor-1",
             "related_to": [linked.id],
-            "metadata_": {"lang": "en", "tags": [1, 2]},
+            "metadata": {"lang": "en", "tags": [1, 2]},
             "tier": "hot",
             "status": "disputed",
             "expires_at": datetime(2999, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
@@ -163,14 +163,13 @@ async def test_add_many_stores_every_field_exactly_as_add_does(store: Store) -> 
         one = await s.memories.add(memory(vectors[1], **fields))
         (many_id,) = await s.memories.add_many([memory(vectors[1], **fields)])
         many = await s.memories.get(many_id)
-        no_vector = await s.memories.add_many([{"content": "no vector", "memory_type": "shared"}])
-        bare = await s.memories.get(no_vector[0])
+        with pytest.raises(EmbeddingError, match="no search could ever find it"):
+            await s.memories.add_many([{"content": "no vector", "memory_type": "shared"}])
         history = await s.memories.history(many_id)
     server_managed = {"id", "created_at", "updated_at"}
     assert many is not None and many.model_dump(exclude=server_managed) == one.model_dump(
         exclude=server_managed
     )
-    assert bare is not None and bare.embedding_model is None and bare.related_to == []
     assert [(h.action, h.new_content, h.new_importance, h.changed_by) for h in history] == [
         (MemoryAction.CREATED, "prefers dark mode ✓", 8, "explicit")
     ]

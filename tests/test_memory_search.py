@@ -135,7 +135,7 @@ async def test_search_hits_carry_the_same_memory_as_get(store: Store) -> None:
                 source_type="explicit",
                 related_to=[other.id],
                 source_message_ids=[uuid.uuid4()],
-                metadata_={"lang": "en", "n": [1, 2]},
+                metadata={"lang": "en", "n": [1, 2]},
                 tier="hot",
                 status="disputed",
                 expires_at=datetime(2999, 1, 1, 12, 30, 15, 250000, tzinfo=UTC),

@@ -47,12 +47,20 @@ def test_trusted_builds_what_model_construct_builds() -> None:
     assert trusted(MemoryRead, partial, is_plain=True) == MemoryRead.model_construct(**partial)
 
 
-def test_models_with_aliases_are_not_plain() -> None:
+def test_aliases_do_not_matter_and_private_attributes_do() -> None:
     class Aliased(BaseModel):
         value: int = Field(alias="v")
 
-    assert not plain(Aliased)
-    assert trusted(Aliased, {"value": 1}, is_plain=False) == Aliased.model_construct(value=1)
+    assert plain(Aliased)
+    built = trusted(Aliased, {"value": 1}, is_plain=True)
+    assert built == Aliased.model_construct(value=1) and built.model_dump(by_alias=True) == {"v": 1}
+
+    class Private(BaseModel):
+        value: int
+        _cache: int = 0
+
+    assert not plain(Private)
+    assert trusted(Private, {"value": 1}, is_plain=False)._cache == 0
 
 
 def test_a_marked_init_keeps_nested_error_paths_and_its_own_errors() -> None:

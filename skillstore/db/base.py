@@ -17,6 +17,7 @@ from typing import Any, Self
 
 import pydantic
 import sqlalchemy as sa
+from pydantic import ConfigDict
 from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
 
@@ -46,15 +47,21 @@ class Schema(SQLModel):
 
     Callers build ``…Create`` and ``…Update`` models themselves; wrapping here means bad
     input is a `SkillstoreError` whether it is caught at construction or in a repository.
+    A field the model does not have is an error naming it (and the field meant, for a
+    near miss), never dropped: ``extra="forbid"`` here and on `Document`.
     """
 
+    model_config = ConfigDict(  # type: ignore[assignment]  # SQLModel types it as its own
+        extra="forbid", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
     def __init__(self, **data: Any) -> None:
-        with skillstore_errors(type(self).__name__):
+        with skillstore_errors(type(self)):
             super().__init__(**data)
 
     @classmethod
     def model_validate(cls, *args: Any, **kwargs: Any) -> Self:
-        with skillstore_errors(cls.__name__):
+        with skillstore_errors(cls):
             return super().model_validate(*args, **kwargs)
 
 
@@ -68,24 +75,54 @@ class Document(pydantic.BaseModel):
     (``model.temperature``) while building one by hand still raises `ValidationError`.
     """
 
+    model_config = ConfigDict(extra="forbid")
+
     @as_base_init
     def __init__(self, **data: Any) -> None:
-        with skillstore_errors(type(self).__name__):
+        with skillstore_errors(type(self)):
             super().__init__(**data)
 
     @classmethod
     def model_validate(cls, *args: Any, **kwargs: Any) -> Self:
-        with skillstore_errors(cls.__name__):
+        with skillstore_errors(cls):
             return super().model_validate(*args, **kwargs)
 
 
 @contextmanager
-def skillstore_errors(model: str) -> Iterator[None]:
-    """Re-raise Pydantic's validation error as `ValidationError`, naming ``model``."""
+def skillstore_errors(model: type[pydantic.BaseModel]) -> Iterator[None]:
+    """Re-raise Pydantic's validation error as `ValidationError`, naming ``model`` (and,
+    for a field it does not have, the fields it does)."""
     try:
         yield
     except pydantic.ValidationError as exc:
-        raise ValidationError.from_pydantic(exc, model=model) from None
+        raise ValidationError.from_pydantic(
+            exc, model=model.__name__, fields=lambda loc: fields_at(model, loc)
+        ) from None
+
+
+def fields_at(model: type[pydantic.BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The fields of the (nested) model that ``loc`` points into, to suggest a near miss."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return []
+        current = _model_of(fields[part].annotation)
+    fields = getattr(current, "model_fields", None)
+    return [info.alias or name for name, info in fields.items()] if fields is not None else []
+
+
+def _model_of(annotation: Any) -> Any:
+    """The pydantic model inside an annotation (``X``, ``X | None``, ``list[X]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def snake_case(name: str) -> str:
@@ -97,6 +134,28 @@ def table_of(model: type[SQLModel]) -> sa.Table:
     """The `Table` of a table model (typed: SQLModel does not declare ``__table__``)."""
     table: sa.Table = model.__table__  # type: ignore[attr-defined]
     return table
+
+
+METADATA = "metadata"
+"""The public name of memories' and documents' free-form metadata (the field is
+``metadata_``: SQLAlchemy reserves ``metadata`` on declarative classes)."""
+
+
+def metadata_field(*, patch: bool = False, **column: Any) -> Any:
+    """The ``metadata_`` field, known to callers as ``metadata`` (input, JSON, filters)."""
+    if patch:
+        return Field(default=None, alias=METADATA)
+    return Field(default_factory=dict, alias=METADATA, **column)
+
+
+class ReadsMetadata(Schema):
+    """Gives a Read model the ``metadata`` attribute callers expect."""
+
+    @property
+    def metadata(self) -> dict[str, Any]:  # type: ignore[override]  # SQLModel's registry
+        """The free-form metadata (stored in the ``metadata_`` field)."""
+        value: dict[str, Any] = self.metadata_  # type: ignore[attr-defined]
+        return value
 
 
 class IdMixin(Schema):

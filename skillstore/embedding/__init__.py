@@ -25,7 +25,7 @@ from skillstore.errors import EmbeddingError
 from skillstore.settings import StoreSettings
 
 NO_EMBEDDER = (
-    "no embedder is configured, so text cannot be turned into a vector: open the store with "
+    "no embedder is configured to turn text into a vector: open the store with "
     "Store.open(..., embedder=HashingEmbedder(dimensions)) or your own Embedder, or set "
     "SKILLSTORE_EMBEDDING_API_KEY (and SKILLSTORE_EMBEDDING_BASE_URL) for an "
     "OpenAI-compatible service; or pass embedding=[...] yourself"

@@ -144,6 +144,7 @@ class AgentConfig(
 # author is passed to the repository.
 class AgentConfigCreate(AgentConfigBase):
     id: uuid.UUID | None = None
+    """A caller-chosen id (rows synced from elsewhere keep theirs); a new one if None."""
 
 
 # Output: seed 003's AgentDNA.

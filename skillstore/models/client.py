@@ -70,7 +70,8 @@ class Client(TimestampMixin, ClientBase, TeamScopedMixin, IdMixin, table=True):
 
 # Input.
 class ClientCreate(ClientBase):
-    pass
+    id: uuid.UUID | None = None
+    """A caller-chosen id (rows synced from elsewhere keep theirs); a new one if None."""
 
 
 # Output.

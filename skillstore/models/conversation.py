@@ -68,7 +68,8 @@ class Conversation(TimestampMixin, ConversationBase, TeamScopedMixin, IdMixin, t
 
 # Input.
 class ConversationCreate(ConversationBase):
-    pass
+    id: uuid.UUID | None = None
+    """A caller-chosen id (rows synced from elsewhere keep theirs); a new one if None."""
 
 
 # Output: + counters and timestamps.

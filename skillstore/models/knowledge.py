@@ -25,10 +25,12 @@ from sqlmodel import Field
 from skillstore.db.base import (
     CreatedAtMixin,
     IdMixin,
+    ReadsMetadata,
     Schema,
     TeamScopedMixin,
     TimestampMixin,
     VersionMixin,
+    metadata_field,
 )
 from skillstore.db.types import JSON, Embedding
 
@@ -43,7 +45,7 @@ class DocumentEmbeddingBase(Schema):
     document_id: str = Field(min_length=1, max_length=1024)
     chunk_index: int = Field(default=0, ge=0)
     content: str = Field(min_length=1)
-    meta: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    metadata_: dict[str, Any] = metadata_field(sa_type=JSON, sa_column_kwargs={"name": "metadata"})
 
 
 # The table: one row per chunk, unique per document in a team.
@@ -60,11 +62,13 @@ class DocumentEmbedding(
 
 # Input: the embedding is write-only.
 class DocumentEmbeddingCreate(DocumentEmbeddingBase):
+    id: uuid.UUID | None = None
+    """A caller-chosen id (rows synced from elsewhere keep theirs); a new one if None."""
     embedding: list[float] = Field(repr=False)
 
 
 # Output: no embedding.
-class DocumentEmbeddingRead(DocumentEmbeddingBase):
+class DocumentEmbeddingRead(ReadsMetadata, DocumentEmbeddingBase):
     id: uuid.UUID
     team_id: uuid.UUID
     created_at: datetime
@@ -74,7 +78,7 @@ class DocumentEmbeddingRead(DocumentEmbeddingBase):
 # Patch.
 class DocumentEmbeddingUpdate(Schema):
     content: str | None = Field(default=None, min_length=1)
-    meta: dict[str, Any] | None = None
+    metadata_: dict[str, Any] | None = metadata_field(patch=True)
     embedding: list[float] | None = Field(default=None, repr=False)
 
 
@@ -121,7 +125,8 @@ class SkillFile(TimestampMixin, VersionMixin, SkillFileBase, TeamScopedMixin, Id
 
 # Input: content_hash may be left out (it is computed).
 class SkillFileCreate(SkillFileBase):
-    pass
+    id: uuid.UUID | None = None
+    """A caller-chosen id (rows synced from elsewhere keep theirs); a new one if None."""
 
 
 # Output.

@@ -12,8 +12,9 @@ returning them with every hit would dominate the cost of a search. ``embedding_m
 records which model produced each vector, and a search only compares vectors of the
 same model.
 
-The field ``metadata_`` maps to the column ``metadata``: SQLModel reserves the
-attribute name ``metadata`` for the table registry.
+The field ``metadata_`` maps to the column ``metadata`` and is called ``metadata`` by
+callers (input, JSON, ``find(metadata=…)``, ``hit.memory.metadata``): SQLAlchemy reserves
+the attribute name ``metadata`` on declarative classes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from skillstore.db.base import IdMixin, Schema, TeamScopedMixin, TimestampMixin, VersionMixin
+from skillstore.db.base import (
+    IdMixin,
+    ReadsMetadata,
+    Schema,
+    TeamScopedMixin,
+    TimestampMixin,
+    VersionMixin,
+    metadata_field,
+)
 from skillstore.db.types import JSON, Embedding, UTCDateTime, UUIDList, enum_type
 
 
@@ -99,9 +108,7 @@ class MemoryBase(Schema):
     extraction_model: str | None = Field(default=None, max_length=200)
     contradicts: list[uuid.UUID] = Field(default_factory=list, sa_type=UUIDList)
     related_to: list[uuid.UUID] = Field(default_factory=list, sa_type=UUIDList)
-    metadata_: dict[str, Any] = Field(
-        default_factory=dict, sa_type=JSON, sa_column_kwargs={"name": "metadata"}
-    )
+    metadata_: dict[str, Any] = metadata_field(sa_type=JSON, sa_column_kwargs={"name": "metadata"})
     tier: MemoryTier = Field(default=MemoryTier.WARM, sa_type=enum_type(MemoryTier, "memory_tier"))
     status: MemoryStatus = Field(
         default=MemoryStatus.ACTIVE, sa_type=enum_type(MemoryStatus, "memory_status")
@@ -129,11 +136,13 @@ class Memory(TimestampMixin, MemoryBase, VersionMixin, TeamScopedMixin, IdMixin,
 
 # Input: the vector travels in, never back out.
 class MemoryCreate(MemoryBase):
+    id: uuid.UUID | None = None
+    """A caller-chosen id (rows synced from elsewhere keep theirs); a new one if None."""
     embedding: list[float] | None = Field(default=None, repr=False)
 
 
 # Output: everything but the vector.
-class MemoryRead(MemoryBase):
+class MemoryRead(ReadsMetadata, MemoryBase):
     id: uuid.UUID
     team_id: uuid.UUID
     access_count: int
@@ -154,7 +163,7 @@ class MemoryUpdate(Schema):
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     is_pinned: bool | None = None
     related_to: list[uuid.UUID] | None = None
-    metadata_: dict[str, Any] | None = None
+    metadata_: dict[str, Any] | None = metadata_field(patch=True)
     tier: MemoryTier | None = None
     status: MemoryStatus | None = None
     expires_at: datetime | None = None

@@ -93,6 +93,8 @@ class Task(TimestampMixin, VersionMixin, TaskBase, TeamScopedMixin, IdMixin, tab
 
 # Input: a task starts pending (or already in progress).
 class TaskCreate(TaskBase):
+    id: uuid.UUID | None = None
+    """A caller-chosen id (rows synced from elsewhere keep theirs); a new one if None."""
     status: TaskStatus = TaskStatus.PENDING
 
     @model_validator(mode="after")

@@ -104,7 +104,8 @@ class Workflow(TimestampMixin, WorkflowBase, VersionMixin, TeamScopedMixin, IdMi
 
 # Input.
 class WorkflowCreate(WorkflowBase):
-    pass
+    id: uuid.UUID | None = None
+    """A caller-chosen id (rows synced from elsewhere keep theirs); a new one if None."""
 
 
 # Output.

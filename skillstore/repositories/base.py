@@ -35,9 +35,10 @@ from pydantic import SecretStr
 from sqlmodel import SQLModel
 
 from skillstore._pydantic import plain, trusted
+from skillstore.db import jsonfilter
 from skillstore.db.base import table_of
 from skillstore.db.sql import insert_or_nothing
-from skillstore.db.types import utcnow
+from skillstore.db.types import JSONDocument, utcnow
 from skillstore.errors import (
     ConcurrentUpdateError,
     ConflictError,
@@ -330,6 +331,70 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
                     "this team; create it first or check the id"
                 )
 
+    KEPT_ON_REPLACE = frozenset({"id", "team_id", "created_at", "created_by", "owner_id"})
+    """Columns an `upsert` that replaces a row leaves as they were."""
+
+    async def upsert(self, data: CreateT | Mapping[str, Any]) -> ReadT:
+        """Create the row with ``data.id``, or replace the one this team has with that id,
+        in one statement (``INSERT … ON CONFLICT (id) DO UPDATE``); the row as stored.
+
+        A replaced row keeps its creation time and author and, where rows have one,
+        moves to the next version.
+
+        Raises:
+            ValidationError: ``data`` has no ``id``.
+            ConflictError: the id is another team's, or the row takes a unique key
+                another row has.
+            NotFoundError: a reference it sets is missing.
+        """
+        checked = coerce(data, self.create_model)
+        if getattr(checked, "id", None) is None:
+            raise ValidationError(
+                f"upsert needs the {self.model.__name__}'s id: set id on the "
+                f"{self.create_model.__name__} (use create() to let the store choose one)"
+            )
+        return await self._upsert(checked, {})
+
+    async def _upsert(self, data: SQLModel, extra: Mapping[str, Any]) -> ReadT:
+        values = self._row(data, extra)
+        refs = tuple(c for c in self.references if values.get(c) is not None)
+        columns = tuple(sorted(values))
+        prepared = self._statement(
+            "upsert", lambda: self._upsert_statement(columns, refs), columns, refs
+        )
+        params = {f"v_{c}": values[c] for c in columns}
+        params.update({f"r_{c}": values[c] for c in refs})
+        if self.tenant:
+            params["team_id"] = self._ctx.team_id
+        async with self._uow.savepoint():  # another unique key can only be told by trying
+            row = await self._uow.one(prepared, params)
+        if row is None:
+            await self._require_references({c: values[c] for c in refs})
+            raise ConflictError(
+                f"{self.model.__name__} {values['id']} exists but not in this team; choose "
+                "another id",
+                constraint=f"pk_{self.table.name}",
+            )
+        return self._to_read(row, prepared.columns)
+
+    def _upsert_statement(self, columns: Sequence[str], refs: Sequence[str]) -> sa.Executable:
+        table = self.table
+        binds = [sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in columns]
+        insert = insert_or_nothing(self._store.engine.dialect, table)
+        if refs:
+            guarded = sa.select(*binds).where(*self._reference_checks(refs))
+            stmt = insert.from_select(list(columns), guarded, include_defaults=False)
+        else:
+            stmt = insert.values(dict(zip(columns, binds, strict=True)))
+        replaced = {c: stmt.excluded[c] for c in columns if c not in self.KEPT_ON_REPLACE}
+        if "version" in table.c:
+            replaced["version"] = table.c.version + 1
+        where = [table.c.team_id == stmt.excluded.team_id] if self.tenant else []
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[table.c.id], set_=replaced, where=sa.and_(sa.true(), *where)
+        )
+        return upsert.returning(*self._read_columns())
+
     async def get(self, id: uuid.UUID) -> ReadT | None:
         """The row with ``id`` (in this team, if tenant-scoped), or ``None``."""
         prepared = self._statement("get", self._get_statement)
@@ -362,8 +427,10 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
         return found
 
     def _filters(self, filters: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """The shape of ``filters`` (column, kind) and their parameters."""
-        shape, params = [], {}
+        """The shape of ``filters`` (column, kind) and their parameters: equality, any of a
+        list, NULL, or JSON containment for an object on a JSON column (``metadata``)."""
+        shape: list[tuple[str, Any]] = []
+        params: dict[str, Any] = {}
         for name in sorted(filters):
             if name not in self.table.c:
                 raise ValidationError(
@@ -373,6 +440,9 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
             value = filters[name]
             if value is None:
                 shape.append((name, "null"))
+            elif isinstance(self.table.c[name].type, JSONDocument):  # e.g. metadata={...}
+                shape.append((name, ("contains", jsonfilter.shape(value))))
+                params.update(jsonfilter.contains_params(f"f_{name}", value))
             elif isinstance(value, list | tuple | set | frozenset):
                 shape.append((name, "in"))
                 params[f"f_{name}"] = list(value)
@@ -381,11 +451,13 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
                 params[f"f_{name}"] = value
         return tuple(shape), params
 
-    def _where(self, shape: Iterable[tuple[str, str]]) -> list[sa.ColumnElement[bool]]:
+    def _where(self, shape: Iterable[tuple[str, Any]]) -> list[sa.ColumnElement[bool]]:
         where = self._scope()
         for name, kind in shape:
             column = self.table.c[name]
-            if kind == "null":
+            if isinstance(kind, tuple):  # ("contains", shape): JSON containment
+                where.append(jsonfilter.JSONContains(column, kind[1], f"f_{name}"))
+            elif kind == "null":
                 where.append(column.is_(None))
             elif kind == "in":
                 where.append(column.in_(sa.bindparam(f"f_{name}", expanding=True)))

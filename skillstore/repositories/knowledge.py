@@ -48,6 +48,7 @@ from skillstore.repositories.base import (
     TenantRepository,
     UpdateT,
     coerce,
+    column_of,
 )
 from skillstore.vector import live_filters, nearest
 
@@ -93,7 +94,7 @@ class _Embedded(TenantRepository[TableT, CreateT, UpdateT, ReadT]):
             embedding,
             k=k,
             filters=live_filters(table, team_id=self.team_id, equals=equals),
-            returning=fields,
+            returning=tuple(column_of(table, f).key for f in fields),
         )
         return [
             (read.model_construct(**dict(zip(fields, n.values, strict=True))), n.similarity)
@@ -164,14 +165,20 @@ class DocumentRepository(
         *,
         k: int = 10,
         document_ids: str | Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
         min_similarity: float | None = None,
     ) -> list[DocumentHit]:
         """The ``k`` chunks most similar to ``embedding``, best first (as memory search).
 
-        ``document_ids`` limits the search to those documents; similarity is
-        ``1 - cosine distance`` and ``min_similarity`` drops weaker hits.
+        ``document_ids`` limits the search to those documents, ``metadata`` to chunks
+        whose metadata contains it; similarity is ``1 - cosine distance`` and
+        ``min_similarity`` drops weaker hits.
         """
-        equals = {} if document_ids is None else {"document_id": _many(document_ids)}
+        equals: dict[str, Any] = {}
+        if document_ids is not None:
+            equals["document_id"] = _many(document_ids)
+        if metadata is not None:
+            equals["metadata"] = dict(metadata)
         found = await self._nearest_rows(
             self.table,
             DocumentEmbeddingRead,

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from skillstore.db.base import table_of
 from skillstore.db.sql import insert_or_nothing
 from skillstore.db.types import utcnow
-from skillstore.embedding import embed_texts
-from skillstore.errors import InvalidTransitionError, NotFoundError, ValidationError
+from skillstore.embedding import NO_EMBEDDER, embed_texts
+from skillstore.errors import EmbeddingError, InvalidTransitionError, NotFoundError, ValidationError
 from skillstore.models.agent import AgentConfig
 from skillstore.models.conversation import Conversation
 from skillstore.models.memory import (
@@ -95,11 +95,21 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         return {"embedding": embedding, "embedding_model": model}
 
     async def _with_vectors(self, creates: Sequence[MemoryCreate]) -> list[MemoryCreate]:
-        """``creates``, those without an embedding embedded by the store's embedder."""
+        """``creates``, those without an embedding embedded by the store's embedder.
+
+        Raises:
+            EmbeddingError: one has no embedding and there is no embedder: a memory no
+                search could ever find is not stored.
+        """
         embedder = self._store.embedder
         missing = [i for i, c in enumerate(creates) if c.embedding is None]
-        if embedder is None or not missing:
+        if not missing:
             return list(creates)
+        if embedder is None:
+            where = f"item {missing[0]}" if len(creates) > 1 else "the memory"
+            raise EmbeddingError(
+                f"{where} has no embedding, so no search could ever find it, and {NO_EMBEDDER}"
+            )
         vectors = await embed_texts(embedder, [creates[i].content for i in missing])
         done = list(creates)
         for i, vector in zip(missing, vectors, strict=True):
@@ -168,6 +178,34 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
             [self._log.row(values["id"], MemoryAction.CREATED, note, **contents(None, values))]
         )
         return values
+
+    async def upsert(
+        self, data: MemoryCreate | Mapping[str, Any], *, changed_by: str | None = None
+    ) -> MemoryRead:
+        """Store the memory with ``data.id``, or replace this team's memory with that id by
+        ``data`` (logged as an update, version bumped); the memory as stored.
+
+        Raises:
+            ValidationError: ``data`` has no ``id``.
+            ConflictError: the id is another team's.
+        """
+        (memory,) = await self._with_vectors([coerce(data, MemoryCreate)])
+        if memory.id is None:
+            raise ValidationError(
+                "upsert needs the memory's id: set id on the MemoryCreate (use add() to let "
+                "the store choose one)"
+            )
+        changes = {f: getattr(memory, f) for f in MemoryCreate.model_fields}
+        del changes["id"], changes["embedding"]
+        changes.update(self._derived(memory))
+        note = Note(changed_by=changed_by or memory.source_type.value)
+        await self._uow.begin_write()
+        try:
+            old = await self._values(memory.id, *_OLD)
+        except NotFoundError:
+            return self._read_of(await self._add_row(memory, note, {}))
+        await self._check_links([*memory.related_to, *memory.contradicts])
+        return await self._change(memory.id, old, changes, note)
 
     async def add_many(
         self, items: Sequence[MemoryCreate | Mapping[str, Any]], *, embeddings: Any = None
@@ -402,12 +440,16 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         agent_id: uuid.UUID | None = None,
         user_id: uuid.UUID | None = None,
         memory_types: Iterable[MemoryType | str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
         min_similarity: float | None = None,
     ) -> list[MemoryHit]:
         """The ``k`` live memories most similar to ``embedding``, best first.
 
-        Live: active or disputed, not expired, embedded by the configured model. Similarity
-        is ``1 - cosine distance``; ``min_similarity`` drops weaker hits.
+        Live: active or disputed, not expired, embedded by the configured model.
+        ``metadata`` keeps memories whose metadata contains it (``{"source": "slack"}``;
+        nested objects and arrays of values match as PostgreSQL's ``@>`` does), applied
+        before ranking. Similarity is ``1 - cosine distance``; ``min_similarity`` drops
+        weaker hits.
         """
         return await self._search.search(
             embedding,
@@ -415,29 +457,59 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
             agent_id=agent_id,
             user_id=user_id,
             memory_types=memory_types,
+            metadata=metadata,
             min_similarity=min_similarity,
         )
 
     async def find_similar(
-        self, embedding: Any, *, threshold: float = 0.92, k: int = 10, **filters: Any
+        self,
+        embedding: Any,
+        *,
+        threshold: float = 0.92,
+        k: int = 10,
+        agent_id: uuid.UUID | None = None,
+        user_id: uuid.UUID | None = None,
+        memory_types: Iterable[MemoryType | str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> list[MemoryHit]:
-        """Live memories at least ``threshold`` similar (near-duplicates), best first.
+        """Live memories at least ``threshold`` similar (near-duplicates), best first,
+        under the filters of `search`."""
+        return await self.search(
+            embedding,
+            k=k,
+            agent_id=agent_id,
+            user_id=user_id,
+            memory_types=memory_types,
+            metadata=metadata,
+            min_similarity=threshold,
+        )
 
-        ``filters`` are those of `search` (``agent_id``, ``user_id``, ``memory_types``).
-        """
-        return await self.search(embedding, k=k, min_similarity=threshold, **filters)
-
-    async def search_text(self, text: str, *, k: int = 10, **filters: Any) -> list[MemoryHit]:
-        """`search` with ``text`` embedded by the store's embedder.
-
-        ``filters`` are those of `search` (``agent_id``, ``user_id``, ``memory_types``,
-        ``min_similarity``).
+    async def search_text(
+        self,
+        text: str,
+        *,
+        k: int = 10,
+        agent_id: uuid.UUID | None = None,
+        user_id: uuid.UUID | None = None,
+        memory_types: Iterable[MemoryType | str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        min_similarity: float | None = None,
+    ) -> list[MemoryHit]:
+        """`search` with ``text`` embedded by the store's embedder (same filters).
 
         Raises:
             EmbeddingError: the store has no embedder (the message says how to add one).
         """
         (vector,) = await embed_texts(self._store.embedder, [text])
-        return await self.search(vector, k=k, **filters)
+        return await self.search(
+            vector,
+            k=k,
+            agent_id=agent_id,
+            user_id=user_id,
+            memory_types=memory_types,
+            metadata=metadata,
+            min_similarity=min_similarity,
+        )
 
     async def retrieve(
         self,
@@ -446,11 +518,13 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         context: RetrievalContext | Mapping[str, Any],
         weights: RetrievalWeights | None = None,
         token_budget: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> list[ScoredMemory]:
         """The memories worth putting in a prompt, scored and packed into ``token_budget``.
 
         Candidates: the nearest neighbours, the pinned memories and memories linked from
-        the best hits, all limited to what the context may see. The formula is in
+        the best hits, all limited to what the context may see (and, with ``metadata``,
+        to memories whose metadata contains it). The formula is in
         `skillstore.repositories.retrieval`; ``weights`` and ``token_budget`` default to
         the agent's. Pinned memories come first.
         """
@@ -459,6 +533,26 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
             context=coerce(context, RetrievalContext),
             weights=weights,
             token_budget=token_budget,
+            metadata=metadata,
+        )
+
+    async def retrieve_text(
+        self,
+        text: str,
+        *,
+        context: RetrievalContext | Mapping[str, Any],
+        weights: RetrievalWeights | None = None,
+        token_budget: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[ScoredMemory]:
+        """`retrieve` with ``text`` embedded by the store's embedder.
+
+        Raises:
+            EmbeddingError: the store has no embedder (the message says how to add one).
+        """
+        (vector,) = await embed_texts(self._store.embedder, [text])
+        return await self.retrieve(
+            vector, context=context, weights=weights, token_budget=token_budget, metadata=metadata
         )
 
     # ---- tags -----------------------------------------------------------------------------

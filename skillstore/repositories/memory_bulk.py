@@ -198,6 +198,9 @@ async def insert_memories(
     """Insert ``creates`` and their ``created`` log rows; the new ids, in order. ``given``
     holds their vectors when they came as one `embedding_matrix`."""
     id_fields = pgcopy.random_uuids(len(creates))
+    for i, create in enumerate(creates):  # caller-chosen ids are kept
+        if create.id is not None:
+            id_fields[i] = id_fields[i][:4] + create.id.bytes
     ids = pgcopy.uuid_values(id_fields)
     if not uow.sqlite:
         await _copy(uow, creates, ids, id_fields, batch, given)

@@ -11,7 +11,7 @@ memories linked from the best hits) and scores them with the pure functions of
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ from skillstore._pydantic import plain, trusted
 from skillstore.db.base import table_of
 from skillstore.db.states import parse_enum
 from skillstore.db.types import utcnow
-from skillstore.errors import ValidationError
+from skillstore.errors import EmbeddingError, ValidationError
 from skillstore.models.agent import AgentConfig
 from skillstore.models.agent_documents import AgentMemoryConfig
 from skillstore.models.memory import (
@@ -91,6 +91,7 @@ class MemorySearch:
         agent_id: uuid.UUID | None = None,
         user_id: uuid.UUID | None = None,
         memory_types: Iterable[MemoryType | str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
         shared: bool = False,
     ) -> list[Filter]:
         """Live memories of this team under these filters: active or disputed, not
@@ -110,6 +111,8 @@ class MemorySearch:
         for column, value in (("agent_id", agent_id), ("user_id", user_id)):
             if value is not None:
                 filters.append(Filter(column, op, value))
+        if metadata is not None:
+            filters.append(Filter("metadata", "contains", dict(metadata)))
         filters.append(Filter("status", "constant_in", [s.value for s in SEARCHABLE_STATUSES]))
         return filters
 
@@ -121,18 +124,42 @@ class MemorySearch:
         agent_id: uuid.UUID | None = None,
         user_id: uuid.UUID | None = None,
         memory_types: Iterable[MemoryType | str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
         min_similarity: float | None = None,
     ) -> list[MemoryHit]:
         """See `MemoryRepository.search`."""
-        filters = self.live(agent_id=agent_id, user_id=user_id, memory_types=memory_types)
+        filters = self.live(
+            agent_id=agent_id, user_id=user_id, memory_types=memory_types, metadata=metadata
+        )
         found = await nearest(
             self._uow, self._store, MEMORY, embedding, k=k, filters=filters, returning=READ_COLUMNS
         )
+        if not found:
+            await self._other_models(filters)
         return [
             MemoryHit.model_construct(memory=read_of(n.values), similarity=n.similarity)
             for n in found
             if min_similarity is None or n.similarity >= min_similarity
         ]
+
+    async def _other_models(self, filters: list[Filter]) -> None:
+        """Raise `EmbeddingError` when memories match the filters but were all embedded by
+        another model than the store's (a search that cannot match says so)."""
+        others = [f for f in filters if f.column != "embedding_model"]
+
+        def build() -> sa.Executable:
+            where = [MEMORY.c.embedding.is_not(None), *filter_sql(MEMORY, others)]
+            return sa.select(MEMORY.c.embedding_model).where(*where).distinct().limit(5)
+
+        prepared = self._store.statements.get(("memory", "models", filter_shape(others)), build)
+        models = sorted(str(r[0]) for r in await self._uow.rows(prepared, filter_params(others)))
+        if models:
+            raise EmbeddingError(
+                f"no memory here was embedded by {self._store.settings.embedding_model!r}, the "
+                f"model this store searches with; they were embedded by {', '.join(models)}. "
+                "Open the store with the embedder (or embedding_model setting) they were "
+                "written with, or re-embed them"
+            )
 
     # ---- scored retrieval -----------------------------------------------------------------
     async def _agent_defaults(self, agent_id: uuid.UUID | None) -> tuple[RetrievalWeights, int]:
@@ -188,6 +215,7 @@ class MemorySearch:
         context: RetrievalContext,
         weights: RetrievalWeights | None = None,
         token_budget: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> list[ScoredMemory]:
         """See `MemoryRepository.retrieve`."""
         default_weights, default_budget = await self._agent_defaults(context.agent_id)
@@ -199,6 +227,7 @@ class MemorySearch:
             agent_id=context.agent_id,
             user_id=context.user_id,
             memory_types=context.memory_types,
+            metadata=metadata,
             shared=True,
         )
         k = settings.memory_retrieval_candidates

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 import sqlalchemy as sa
 
+from skillstore.db import jsonfilter
 from skillstore.db.types import StatementTime, as_vector
 from skillstore.errors import BackendNotSupportedError, EmbeddingError, ValidationError
 
@@ -55,14 +56,15 @@ if TYPE_CHECKING:
 MAX_K = 1000
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 
-Op = Literal["eq", "in", "eq_or_null", "constant_in", "not_expired"]
+Op = Literal["eq", "in", "eq_or_null", "constant_in", "not_expired", "contains"]
 
 
 class Filter(NamedTuple):
     """One condition on a column: ``eq`` (``=``), ``in`` (any of a list), ``eq_or_null``
     (equal or NULL), ``constant_in`` (any of a list written into the SQL: for fixed sets
-    such as the searchable statuses) or ``not_expired`` (``expires_at`` after ``value``,
-    the statement's own time when None)."""
+    such as the searchable statuses), ``not_expired`` (``expires_at`` after ``value``,
+    the statement's own time when None) or ``contains`` (a JSON column contains the
+    object ``value``: `skillstore.db.jsonfilter`)."""
 
     column: str
     op: Op
@@ -85,6 +87,8 @@ def _shape(f: Filter) -> tuple[Any, ...]:
         return (f.column, f.op, tuple(f.value))
     if f.op == "not_expired":
         return (f.column, f.op, f.value is None)
+    if f.op == "contains":
+        return (f.column, f.op, jsonfilter.shape(f.value))
     return (f.column, f.op)
 
 
@@ -103,6 +107,8 @@ def filter_params(filters: Sequence[Filter]) -> dict[str, Any]:
             params[f"never{i}"] = NEVER
         elif f.op == "in":
             params.update({f"f{i}_{j}": v for j, v in enumerate(f.value)})
+        elif f.op == "contains":
+            params.update(jsonfilter.contains_params(f"f{i}", f.value))
     return params
 
 
@@ -119,6 +125,8 @@ def filter_sql(table: sa.Table, filters: Sequence[Filter]) -> list[sa.ColumnElem
         elif f.op == "in":
             names = [sa.bindparam(f"f{i}_{j}", type_=column.type) for j in range(len(f.value))]
             clauses.append(column.in_(names))
+        elif f.op == "contains":
+            clauses.append(jsonfilter.JSONContains(column, jsonfilter.shape(f.value), f"f{i}"))
         elif f.op == "constant_in":
             # Written into the SQL, not bound: in the generic plan PostgreSQL settles on for
             # a prepared search, ``status IN ($6, $7)`` builds its array of bound values
@@ -166,9 +174,13 @@ class VectorQuery:
         """The filters' values (timestamps left out: they do not change which rows a
         plan or a kept set of vectors is for)."""
         return tuple(
-            tuple(f.value) if f.op == "in" else f.value
+            tuple(f.value)
+            if f.op == "in"
+            else jsonfilter.pattern_key(f.value)
+            if f.op == "contains"
+            else f.value
             for f in self.filters
-            if f.op in {"eq", "in", "eq_or_null"}
+            if f.op in {"eq", "in", "eq_or_null", "contains"}
         )
 
     def where(self) -> list[sa.ColumnElement[bool]]:
@@ -237,7 +249,9 @@ def live_filters(
     for name, value in (equals or {}).items():
         if name not in table.c:
             raise ValidationError(f"{table.name} has no column {name!r} to filter on")
-        if isinstance(value, list | tuple | set | frozenset):
+        if isinstance(value, Mapping):
+            filters.append(Filter(name, "contains", dict(value)))
+        elif isinstance(value, list | tuple | set | frozenset):
             filters.append(Filter(name, "in", list(value)))
         else:
             filters.append(Filter(name, "eq", value))
