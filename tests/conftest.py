@@ -8,6 +8,9 @@
   `HashingEmbedder`.
 - ``committed_store``: a `Store` on its own freshly migrated database with a real pool,
   for tests that need several connections at once (concurrency) or real commits.
+- ``replicated_postgres``, ``pgbouncer_url``: a primary with a streaming standby, and
+  the run's PostgreSQL behind PgBouncer in transaction mode (`tests.servers`); tests
+  using them are marked ``replica`` / ``pooler``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from skillstore.db.engine import create_engine
 from skillstore.embedding import Embedder, HashingEmbedder
 from skillstore.store import Store
+from tests import servers
 from tests.backends import TEST_DIMENSIONS, Backend, postgres_server, store_settings
 
 
@@ -104,3 +108,27 @@ async def hnsw_store(_shared_engine: AsyncEngine) -> AsyncIterator[Store]:
     PostgreSQL answers vector searches through the HNSW index."""
     async with _rolled_back(_shared_engine, None, vector_exact_max_rows=50) as store:
         yield store
+
+
+@pytest.fixture(scope="session")
+def replicated_postgres(_resources: ExitStack) -> servers.ReplicatedPostgres:
+    """A primary and a streaming hot standby of their own, shared by the run (see
+    `tests.servers.replicated_postgres`). Skipped, with the reason, when the binaries or
+    the ``pgserver`` user are missing. A test that stops the standby or pauses replay
+    undoes it (``start_standby``, ``resume_replay``) before it ends."""
+    try:
+        return _resources.enter_context(servers.replicated_postgres())
+    except servers.ServerUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url(_resources: ExitStack, _postgres_admin_url: str) -> str:
+    """The run's PostgreSQL admin URL, through PgBouncer in transaction mode without
+    prepared-statement support (see `tests.servers.pgbouncer`). Any database of that
+    server is reachable by changing the URL's database. Skipped when pgbouncer is not
+    installed."""
+    try:
+        return _resources.enter_context(servers.pgbouncer(_postgres_admin_url))
+    except servers.ServerUnavailable as exc:
+        pytest.skip(str(exc))
