@@ -149,6 +149,11 @@ class ReplicatedPostgres:
         The primary keeps the WAL it has not received (a replication slot)."""
         _run(_pg_ctl(self._bin, self._root, "standby", "-m", "fast", "stop"))
 
+    def restart_primary(self) -> None:
+        """Restart the primary (fast mode): every connection to it is cut; returns once it
+        accepts connections again (the standby reconnects on its own)."""
+        _run(_pg_ctl(self._bin, self._root, "primary", "-m", "fast", "restart"))
+
     def start_standby(self) -> None:
         """Start the stopped standby on its port again; returns once it accepts
         connections (it then catches up with the primary on its own)."""

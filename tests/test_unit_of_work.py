@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from skillstore.errors import EmbeddingError, SkillstoreError, ValidationError
 from skillstore.models import AgentConfigUpdate, UserCreate
 from skillstore.store import Store
+from tests.backends import store_settings
 from tests.factories import make_agent, make_team
 from tests.memory_data import clustered, dim, memory, memory_team
+from tests.servers import ReplicatedPostgres
 
 
 async def test_readers_do_not_wait_for_an_open_writer(committed_store: Store) -> None:
@@ -97,3 +104,37 @@ async def test_hostile_text_in_a_lookup_is_refused_the_same_everywhere(store: St
             with pytest.raises(ValidationError, match="email"):
                 await s.users.authenticate(hostile, "long enough")
         assert await s.users.authenticate("lookup@example.com", "long enough") == user
+
+
+@pytest.mark.replica
+async def test_a_server_restart_under_a_live_pool_costs_no_request_an_error(
+    replicated_postgres: ReplicatedPostgres,
+) -> None:
+    pair = replicated_postgres
+    name = f"skillstore_restart_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(pair.primary_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    async with admin.connect() as conn:
+        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pair.primary_url).set(database=name).render_as_string(hide_password=False)
+    store = await Store.open(settings=store_settings(url, pool_size=3))
+    try:
+        await store.upgrade()
+        team = await make_team(store)
+
+        # Three connections wait in the pool, each with work done on it.
+        async def read() -> None:
+            async with store.session(team_id=team.id) as s:
+                assert await s.agents.count() >= 0
+                await asyncio.sleep(0.05)
+
+        await asyncio.gather(read(), read(), read())
+        pair.restart_primary()  # every pooled connection is now dead
+        await asyncio.gather(read(), read(), read())  # reads: retried on fresh connections
+        agent = await make_agent(store, team)  # a write: its BEGIN is retried the same way
+        async with store.session(team_id=team.id) as s:
+            assert await s.agents.get(agent.id) == agent
+    finally:
+        await store.close()
+        async with admin.connect() as conn:
+            await conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()
