@@ -57,7 +57,9 @@ class ValidationError(SkillstoreError, ValueError):
             message = err["msg"]
             if err["type"] == "extra_forbidden" and loc:
                 message = _unknown(str(loc[-1]), fields(loc) if fields else [])
-            details.append({"field": ".".join(str(p) for p in loc) or "(model)", "message": message})
+            details.append(
+                {"field": ".".join(str(p) for p in loc) or "(model)", "message": message}
+            )
         lines = "; ".join(f"{d['field']}: {d['message']}" for d in details)
         return cls(f"invalid {model}: {lines}", errors=details)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from skillstore.secret import Secret
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./skillstore.db"
 
@@ -48,10 +50,10 @@ class StoreSettings(BaseSettings):
     echo: bool = False
     embedding_dimensions: int = Field(default=1536, ge=1, le=16000)
     embedding_model: str = "text-embedding-3-small"
-    embedding_api_key: SecretStr | None = None
+    embedding_api_key: Secret | None = None
     embedding_base_url: str | None = None
     """Root of an OpenAI-compatible embeddings API (default: OpenAI's when a key is set)."""
-    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    encryption_keys: Annotated[list[Secret], NoDecode] = Field(default_factory=list)
     known_integrations: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_INTEGRATIONS)
     )

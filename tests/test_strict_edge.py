@@ -25,7 +25,7 @@ from tests.memory_data import clustered, dim, memory, memory_team, numpy_top_k
 def _inputs() -> list[type[pydantic.BaseModel]]:
     """Every ``…Create`` / ``…Update`` model and every nested document model."""
     models.load_all()
-    found = []
+    found: list[type[pydantic.BaseModel]] = []
     for name in models.__all__:
         cls = getattr(models, name)
         if not inspect.isclass(cls) or not issubclass(cls, pydantic.BaseModel):
@@ -180,9 +180,9 @@ async def test_a_search_over_another_models_vectors_says_so(committed_store: Sto
     store = committed_store
     team_id = await memory_team(store)
     hashing = HashingEmbedder(TEST_DIMENSIONS)
-    async with Store(store.engine, store.settings, embedder=hashing) as other:
-        async with other.session(team_id=team_id) as s:
-            await s.memories.add({"content": "by the hashing embedder", "memory_type": "semantic"})
+    other = Store(store.engine, store.settings, embedder=hashing)
+    async with other, other.session(team_id=team_id) as s:
+        await s.memories.add({"content": "by the hashing embedder", "memory_type": "semantic"})
     async with store.session(team_id=team_id) as s:
         with pytest.raises(EmbeddingError, match=r"text-embedding-3-small.*skillstore-hashing"):
             await s.memories.search(clustered(1, dim(store))[0])

@@ -141,13 +141,6 @@ METADATA = "metadata"
 ``metadata_``: SQLAlchemy reserves ``metadata`` on declarative classes)."""
 
 
-def metadata_field(*, patch: bool = False, **column: Any) -> Any:
-    """The ``metadata_`` field, known to callers as ``metadata`` (input, JSON, filters)."""
-    if patch:
-        return Field(default=None, alias=METADATA)
-    return Field(default_factory=dict, alias=METADATA, **column)
-
-
 class ReadsMetadata(Schema):
     """Gives a Read model the ``metadata`` attribute callers expect."""
 

@@ -108,13 +108,16 @@ class JSONContains(sa.ColumnElement[bool]):
     type = sa.Boolean()
 
     def __init__(
-        self, column: sa.ColumnElement[Any], shape: Sequence[tuple[tuple[str, ...], str, bool]], name: str
+        self,
+        column: sa.ColumnElement[Any],
+        shape: Sequence[tuple[tuple[str, ...], str, bool]],
+        name: str,
     ) -> None:
         self.column = column
         self.shape = tuple(shape)
         self.pattern = sa.bindparam(name, type_=JSON)
         self.paths = [sa.bindparam(f"{name}_p{i}", type_=sa.String()) for i in range(len(shape))]
-        self.values = {
+        self.values: dict[int, sa.BindParameter[Any]] = {
             i: sa.bindparam(f"{name}_v{i}")
             for i, (_, kind, _) in enumerate(shape)
             if kind in {"text", "number"}
@@ -123,7 +126,9 @@ class JSONContains(sa.ColumnElement[bool]):
 
 @compiles(JSONContains, "postgresql")
 def _contains_pg(element: JSONContains, compiler: Any, **kw: Any) -> str:
-    return f"({compiler.process(element.column, **kw)} @> {compiler.process(element.pattern, **kw)})"
+    return (
+        f"({compiler.process(element.column, **kw)} @> {compiler.process(element.pattern, **kw)})"
+    )
 
 
 _TYPES = {

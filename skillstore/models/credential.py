@@ -18,11 +18,12 @@ from sqlmodel import Field
 
 from skillstore.db.base import IdMixin, Schema, TeamScopedMixin, TimestampMixin
 from skillstore.db.types import Ciphertext, UTCDateTime
+from skillstore.secret import Secret, secret_text
 
 
-def check_secret(value: SecretStr | None) -> SecretStr | None:
+def check_secret(value: SecretStr | str | None) -> SecretStr | str | None:
     """An empty secret is almost always a mistake in the caller's configuration."""
-    if value is not None and not value.get_secret_value():
+    if value is not None and not secret_text(value):
         raise ValueError("secret must not be empty")
     return value
 
@@ -48,7 +49,7 @@ class Credential(TimestampMixin, CredentialBase, TeamScopedMixin, IdMixin, table
 
 # Input: the secret is write-only.
 class CredentialCreate(CredentialBase):
-    secret: SecretStr
+    secret: Secret
 
     _secret = field_validator("secret")(check_secret)
 
@@ -69,6 +70,6 @@ class CredentialUpdate(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     integration_id: str | None = Field(default=None, min_length=1, max_length=100)
     expires_at: datetime | None = None
-    secret: SecretStr | None = None
+    secret: Secret | None = None
 
     _secret = field_validator("secret")(check_secret)

@@ -30,7 +30,6 @@ from skillstore.db.base import (
     TeamScopedMixin,
     TimestampMixin,
     VersionMixin,
-    metadata_field,
 )
 from skillstore.db.types import JSON, Embedding
 
@@ -45,7 +44,9 @@ class DocumentEmbeddingBase(Schema):
     document_id: str = Field(min_length=1, max_length=1024)
     chunk_index: int = Field(default=0, ge=0)
     content: str = Field(min_length=1)
-    metadata_: dict[str, Any] = metadata_field(sa_type=JSON, sa_column_kwargs={"name": "metadata"})
+    metadata_: dict[str, Any] = Field(
+        default_factory=dict, alias="metadata", sa_type=JSON, sa_column_kwargs={"name": "metadata"}
+    )
 
 
 # The table: one row per chunk, unique per document in a team.
@@ -78,7 +79,7 @@ class DocumentEmbeddingRead(ReadsMetadata, DocumentEmbeddingBase):
 # Patch.
 class DocumentEmbeddingUpdate(Schema):
     content: str | None = Field(default=None, min_length=1)
-    metadata_: dict[str, Any] | None = metadata_field(patch=True)
+    metadata_: dict[str, Any] | None = Field(default=None, alias="metadata")
     embedding: list[float] | None = Field(default=None, repr=False)
 
 

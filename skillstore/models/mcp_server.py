@@ -20,6 +20,7 @@ from sqlmodel import Field
 
 from skillstore.db.base import IdMixin, Schema, TeamScopedMixin, TimestampMixin
 from skillstore.db.types import Ciphertext, StrList, enum_type
+from skillstore.secret import Secret
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
@@ -32,7 +33,9 @@ class McpServerStatus(enum.StrEnum):
     ERROR = "error"
 
 
-def check_env(value: dict[str, SecretStr] | None) -> dict[str, SecretStr] | None:
+def check_env(
+    value: dict[str, SecretStr | str] | None,
+) -> dict[str, SecretStr | str] | None:
     """Environment variable names must be names a shell accepts."""
     for name in value or {}:
         if not _ENV_NAME.match(name):
@@ -69,7 +72,7 @@ class McpServer(TimestampMixin, McpServerBase, TeamScopedMixin, IdMixin, table=T
 
 # Input: the environment's values are write-only secrets.
 class McpServerCreate(McpServerBase):
-    env: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
+    env: dict[str, Secret] = Field(default_factory=dict, repr=False)
 
     _env = field_validator("env")(check_env)
 
@@ -90,6 +93,6 @@ class McpServerUpdate(Schema):
     args: list[str] | None = None
     status: McpServerStatus | None = None
     tool_count: int | None = Field(default=None, ge=0)
-    env: dict[str, SecretStr] | None = Field(default=None, repr=False)
+    env: dict[str, Secret] | None = Field(default=None, repr=False)
 
     _env = field_validator("env")(check_env)

@@ -34,7 +34,6 @@ from skillstore.db.base import (
     TeamScopedMixin,
     TimestampMixin,
     VersionMixin,
-    metadata_field,
 )
 from skillstore.db.types import JSON, Embedding, UTCDateTime, UUIDList, enum_type
 
@@ -108,7 +107,9 @@ class MemoryBase(Schema):
     extraction_model: str | None = Field(default=None, max_length=200)
     contradicts: list[uuid.UUID] = Field(default_factory=list, sa_type=UUIDList)
     related_to: list[uuid.UUID] = Field(default_factory=list, sa_type=UUIDList)
-    metadata_: dict[str, Any] = metadata_field(sa_type=JSON, sa_column_kwargs={"name": "metadata"})
+    metadata_: dict[str, Any] = Field(
+        default_factory=dict, alias="metadata", sa_type=JSON, sa_column_kwargs={"name": "metadata"}
+    )
     tier: MemoryTier = Field(default=MemoryTier.WARM, sa_type=enum_type(MemoryTier, "memory_tier"))
     status: MemoryStatus = Field(
         default=MemoryStatus.ACTIVE, sa_type=enum_type(MemoryStatus, "memory_status")
@@ -163,7 +164,7 @@ class MemoryUpdate(Schema):
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     is_pinned: bool | None = None
     related_to: list[uuid.UUID] | None = None
-    metadata_: dict[str, Any] | None = metadata_field(patch=True)
+    metadata_: dict[str, Any] | None = Field(default=None, alias="metadata")
     tier: MemoryTier | None = None
     status: MemoryStatus | None = None
     expires_at: datetime | None = None

@@ -21,6 +21,7 @@ from sqlmodel import Field
 
 from skillstore.db.base import CreatedAtMixin, IdMixin, Schema, TimestampMixin
 from skillstore.db.types import JSON, Ciphertext, StrList, enum_type
+from skillstore.secret import Secret, secret_text
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _SLUG = re.compile(SLUG_PATTERN)
@@ -36,9 +37,9 @@ def check_slug(value: str) -> str:
     return value
 
 
-def check_password(value: SecretStr | None) -> SecretStr | None:
+def check_password(value: SecretStr | str | None) -> SecretStr | str | None:
     """bcrypt reads at most 72 bytes; refuse what it would silently truncate."""
-    if value is not None and not 8 <= len(value.get_secret_value().encode()) <= 72:
+    if value is not None and not 8 <= len(secret_text(value).encode()) <= 72:
         raise ValueError("password must be 8 to 72 bytes long (bcrypt's limit)")
     return value
 
@@ -76,7 +77,7 @@ class User(TimestampMixin, UserBase, IdMixin, table=True):
 
 # Input: the plain password is write-only.
 class UserCreate(UserBase):
-    password: SecretStr
+    password: Secret
 
     _password = field_validator("password")(check_password)
 
@@ -93,7 +94,7 @@ class UserUpdate(Schema):
     email: EmailStr | None = None
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     is_active: bool | None = None
-    password: SecretStr | None = None
+    password: Secret | None = None
 
     _password = field_validator("password")(check_password)
 
@@ -129,7 +130,7 @@ class Team(TimestampMixin, TeamBase, IdMixin, table=True):
 
 # Input: the webhook secret is write-only.
 class TeamCreate(TeamBase):
-    webhook_secret: SecretStr | None = None
+    webhook_secret: Secret | None = None
 
 
 # Output: whether a webhook secret is set, never the secret.
@@ -147,7 +148,7 @@ class TeamUpdate(Schema):
     settings: dict[str, Any] | None = None
     shared_skill_names: list[str] | None = None
     webhook_url: str | None = None
-    webhook_secret: SecretStr | None = None
+    webhook_secret: Secret | None = None
     conversation_retention_days: int | None = Field(default=None, ge=1, le=36500)
 
 

@@ -19,6 +19,7 @@ from sqlmodel import Field
 
 from skillstore.db.base import IdMixin, Schema, TeamScopedMixin, TimestampMixin
 from skillstore.db.types import JSON, Ciphertext, StrList
+from skillstore.secret import Secret, secret_text
 
 
 def check_networks(values: list[str] | None) -> list[str] | None:
@@ -37,9 +38,9 @@ def check_networks(values: list[str] | None) -> list[str] | None:
     return networks
 
 
-def check_secret(value: SecretStr | None) -> SecretStr | None:
+def check_secret(value: SecretStr | str | None) -> SecretStr | str | None:
     """A signing secret long enough that it cannot be guessed."""
-    if value is not None and not 16 <= len(value.get_secret_value()) <= 512:
+    if value is not None and not 16 <= len(secret_text(value)) <= 512:
         raise ValueError("webhook secret must be 16 to 512 characters long")
     return value
 
@@ -62,7 +63,7 @@ class Webhook(TimestampMixin, WebhookBase, TeamScopedMixin, IdMixin, table=True)
 
 # Input: the signing secret is write-only.
 class WebhookCreate(WebhookBase):
-    secret: SecretStr = Field(repr=False)
+    secret: Secret = Field(repr=False)
 
     _secret = field_validator("secret")(check_secret)
 
@@ -80,7 +81,7 @@ class WebhookUpdate(Schema):
     allowed_ips: list[str] | None = None
     input_mapping: dict[str, Any] | None = None
     enabled: bool | None = None
-    secret: SecretStr | None = Field(default=None, repr=False)
+    secret: Secret | None = Field(default=None, repr=False)
 
     _networks = field_validator("allowed_ips")(check_networks)
     _secret = field_validator("secret")(check_secret)

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
-from pydantic import SecretStr
 from sqlmodel import SQLModel
 
 from skillstore._pydantic import plain, trusted
@@ -47,6 +46,7 @@ from skillstore.errors import (
     TenantRequiredError,
     ValidationError,
 )
+from skillstore.secret import secret_text
 
 if TYPE_CHECKING:
     from skillstore.db.statements import Prepared
@@ -185,7 +185,7 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
             secret = getattr(data, field, None)
             if secret is None:
                 continue
-            plain = secret.get_secret_value() if isinstance(secret, SecretStr) else str(secret)
+            plain = secret_text(secret)
             ciphertext, key_version = self._store.cipher.encrypt(plain)
             values[f"{prefix}ciphertext"] = ciphertext
             values[f"{prefix}key_version"] = key_version
@@ -386,7 +386,9 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
             stmt = insert.from_select(list(columns), guarded, include_defaults=False)
         else:
             stmt = insert.values(dict(zip(columns, binds, strict=True)))
-        replaced = {c: stmt.excluded[c] for c in columns if c not in self.KEPT_ON_REPLACE}
+        replaced: dict[str, sa.ColumnElement[Any]] = {
+            c: stmt.excluded[c] for c in columns if c not in self.KEPT_ON_REPLACE
+        }
         if "version" in table.c:
             replaced["version"] = table.c.version + 1
         where = [table.c.team_id == stmt.excluded.team_id] if self.tenant else []

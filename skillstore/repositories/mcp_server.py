@@ -18,6 +18,7 @@ from skillstore.models.mcp_server import (
 )
 from skillstore.repositories.audit import AuditRepository
 from skillstore.repositories.base import TenantRepository
+from skillstore.secret import secret_text
 
 
 class McpServerRepository(
@@ -38,7 +39,7 @@ class McpServerRepository(
             return {}
         if not env:
             return {"env_keys": [], "env_ciphertext": None, "env_key_version": None}
-        plain = json.dumps({k: v.get_secret_value() for k, v in env.items()}, sort_keys=True)
+        plain = json.dumps({k: secret_text(v) for k, v in env.items()}, sort_keys=True)
         ciphertext, key_version = self._store.cipher.encrypt(plain)
         return {
             "env_keys": sorted(env),

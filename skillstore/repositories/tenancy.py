@@ -34,6 +34,7 @@ from skillstore.models.tenancy import (
 )
 from skillstore.repositories.audit import AuditRepository
 from skillstore.repositories.base import Repository, coerce
+from skillstore.secret import secret_text
 
 _MEMBERSHIP = table_of(TeamMembership)
 _TEAM = table_of(Team)
@@ -65,7 +66,7 @@ class UserRepository(Repository[User, UserCreate, UserUpdate, UserRead]):
         if password is None:
             return {}
         rounds = self._store.settings.bcrypt_rounds
-        return {"password_hash": hash_password(password.get_secret_value(), rounds)}
+        return {"password_hash": hash_password(secret_text(password), rounds)}
 
     async def get_by_email(self, email: str) -> UserRead | None:
         """The user with this email (case-insensitive), or ``None``."""
