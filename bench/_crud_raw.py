@@ -7,10 +7,12 @@ backend: SQLite keeps UUIDs as 32-character hex (``CHAR(32)``), timestamps as UT
 UUIDs, aware datetimes and lists as they are, and JSONB as JSON text. Enums are their
 values on both (native ENUM types on PostgreSQL, text under a CHECK on SQLite).
 
-Every transaction is ``BEGIN; statements; COMMIT``: on asyncpg with statements prepared
-once per connection, on aiosqlite (``isolation_level=None``) with ``execute("BEGIN")``,
-``execute_fetchall`` and ``commit()``. Rows come back as the driver returns them: no
-conversion, no model, which is what makes this the limit.
+The limit sends what the library sends: a write is ``BEGIN; statements; COMMIT``, a read
+is its statement alone (the library runs reads outside a transaction until the first
+write). On asyncpg statements are prepared once per connection; on aiosqlite
+(``isolation_level=None``) ``execute("BEGIN")``, ``execute_fetchall`` and ``commit()``.
+Rows come back as the driver returns them: no conversion, no model, which is what makes
+this the limit.
 """
 
 from __future__ import annotations
@@ -59,9 +61,11 @@ UPDATE_AGENT = (
 INSERT_MEMORY = (
     "INSERT INTO memory (id, team_id, version, agent_id, memory_type, content, importance, "
     "confidence, is_pinned, source_type, source_message_ids, contradicts, related_to, "
-    "metadata, tier, status, created_at, updated_at) "
-    "VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    "metadata, tier, status, created_at, updated_at, embedding_model, embedding) "
+    "VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+    "$18, {vector})"
 )
+"""``{vector}`` is `RawDriver.vector_param` of ``$19``."""
 INSERT_MEMORY_LOG = (
     "INSERT INTO memory_log (id, memory_id, team_id, action, new_content, new_importance, "
     "changed_by, details, created_at) VALUES ($1, $2, $3, 'created', $4, $5, $6, $7, $8)"
@@ -86,6 +90,10 @@ class RawDriver:
         """``BEGIN; statements…; COMMIT`` and each statement's rows."""
         raise NotImplementedError
 
+    async def read(self, statement: Statement) -> list[Any]:
+        """One statement on its own (no transaction block) and its rows."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         raise NotImplementedError
 
@@ -101,6 +109,16 @@ class RawDriver:
     def document(self, value: Any) -> str:
         return json.dumps(value)
 
+    def vector_param(self, placeholder: str) -> str:
+        """How a statement takes a vector in ``placeholder``."""
+        return placeholder
+
+    def vector(self, values: Sequence[float]) -> Any:
+        """A vector as this driver sends it (SQLite: the float32 blob the library stores)."""
+        import numpy as np
+
+        return np.asarray(values, dtype="<f4").tobytes()
+
 
 class PostgresDriver(RawDriver):
     def __init__(self, connection: asyncpg.Connection) -> None:
@@ -111,16 +129,20 @@ class PostgresDriver(RawDriver):
     async def connect(cls, url: str) -> PostgresDriver:
         return cls(await asyncpg.connect(asyncpg_dsn(url)))
 
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        prepared = self._prepared.get(sql)
+        if prepared is None:
+            prepared = self._prepared[sql] = await self.connection.prepare(sql)
+        return list(await prepared.fetch(*args))
+
+    async def read(self, statement: Statement) -> list[Any]:
+        return await self._fetch(*statement)
+
     async def transaction(self, *statements: Statement) -> list[list[Any]]:
         conn = self.connection
         await conn.execute("BEGIN")
         try:
-            out = []
-            for sql, args in statements:
-                prepared = self._prepared.get(sql)
-                if prepared is None:
-                    prepared = self._prepared[sql] = await conn.prepare(sql)
-                out.append(await prepared.fetch(*args))
+            out = [await self._fetch(sql, args) for sql, args in statements]
         except BaseException:
             await conn.execute("ROLLBACK")
             raise
@@ -129,6 +151,12 @@ class PostgresDriver(RawDriver):
 
     async def close(self) -> None:
         await self.connection.close()
+
+    def vector_param(self, placeholder: str) -> str:
+        return f"CAST({placeholder}::text AS vector)"  # pgvector's text form, no codec
+
+    def vector(self, values: Sequence[float]) -> Any:
+        return "[" + ",".join(repr(float(v)) for v in values) + "]"
 
 
 class SqliteDriver(RawDriver):
@@ -143,16 +171,20 @@ class SqliteDriver(RawDriver):
             await conn.execute(pragma)
         return cls(conn)
 
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        text = self._sql.get(sql)
+        if text is None:
+            text = self._sql[sql] = sql.replace("$", "?")
+        return list(await self.connection.execute_fetchall(text, args))
+
+    async def read(self, statement: Statement) -> list[Any]:
+        return await self._fetch(*statement)
+
     async def transaction(self, *statements: Statement) -> list[list[Any]]:
         conn = self.connection
         await conn.execute("BEGIN")
         try:
-            out = []
-            for sql, args in statements:
-                text = self._sql.get(sql)
-                if text is None:
-                    text = self._sql[sql] = sql.replace("$", "?")
-                out.append(list(await conn.execute_fetchall(text, args)))
+            out = [await self._fetch(sql, args) for sql, args in statements]
         except BaseException:
             await conn.rollback()
             raise

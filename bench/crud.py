@@ -57,10 +57,12 @@ from skillstore import (
     TeamCreate,
     UserCreate,
 )
+from skillstore.db.engine import register_vector_codec
 from skillstore.db.types import utcnow
 from skillstore.models.memory_log import MemoryAction, MemoryLog
 
 DIM = 32
+SETTINGS_MODEL = StoreSettings().embedding_model  # what the library records for given vectors
 AGENTS = 60
 MEMORIES = 100
 WARMUP = 20
@@ -137,18 +139,27 @@ async def populate(store: Store) -> Fixture:
     return Fixture(team.id, user.id, agents, memories, conversation.id, updated)
 
 
-def memory_create(i: int, agent: uuid.UUID) -> MemoryCreate:
+def memory_create(i: int, agent: uuid.UUID, *, vector: bool = False) -> MemoryCreate:
+    embedding = np.random.default_rng(i).normal(size=DIM).tolist() if vector else None
     return MemoryCreate(
         content=f"memory {i}: the customer prefers invoices by email, in PDF",
         memory_type=MemoryType.SEMANTIC,
         agent_id=agent,
         importance=1 + i % 10,
+        embedding=embedding,
     )
 
 
 def sqlmodel_engine(url: str) -> AsyncEngine:
-    """SQLModel's own engine: a pool, no pre-ping; on SQLite the library's pragmas."""
+    """SQLModel's own engine: a pool, no pre-ping; on SQLite the library's pragmas, on
+    PostgreSQL the binary codec for the vector type (as the library's engine has)."""
     engine = create_async_engine(url)
+    if engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _codec(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.run_async(register_vector_codec)
+
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -181,7 +192,7 @@ class Sides:
         self.raw_version = 1
         # Inputs arrive validated (as a web framework hands them over): built before timing.
         self.patches = [AgentConfigUpdate(tagline=f"tagline {i}") for i in range(n)]
-        self.new_memories = [memory_create(i, fx.agents[0]) for i in range(n)]
+        self.new_memories = [memory_create(i, fx.agents[0], vector=True) for i in range(n)]
         self.messages = [
             MessageCreate(
                 role=MessageRole.USER, content=f"message {i}: my invoice?", token_count=12
@@ -206,7 +217,7 @@ class Sides:
     async def get_agent_raw(self, i: int) -> Any:
         r = self.raw
         args = (r.uuid(self.agent_of(i)), r.uuid(self.fx.team))
-        return await r.transaction((_crud_raw.GET_AGENT, args))
+        return [await r.read((_crud_raw.GET_AGENT, args))]
 
     async def get_agent_plain(self, i: int) -> Any:
         async with self.plain() as session:
@@ -223,7 +234,7 @@ class Sides:
     async def get_memory_raw(self, i: int) -> Any:
         r = self.raw
         args = (r.uuid(self.memory_of(i)), r.uuid(self.fx.team))
-        return await r.transaction((_crud_raw.GET_MEMORY, args))
+        return [await r.read((_crud_raw.GET_MEMORY, args))]
 
     async def get_memory_plain(self, i: int) -> Any:
         async with self.plain() as session:
@@ -266,7 +277,7 @@ class Sides:
             return await s.agents.find(limit=50)
 
     async def find_agents_raw(self, i: int) -> Any:
-        return await self.raw.transaction((_crud_raw.FIND_AGENTS, (self.raw.uuid(self.fx.team),)))
+        return [await self.raw.read((_crud_raw.FIND_AGENTS, (self.raw.uuid(self.fx.team),)))]
 
     async def find_agents_plain(self, i: int) -> Any:
         stmt = (
@@ -292,20 +303,21 @@ class Sides:
             r.uuid(memory), team, r.uuid(self.fx.agents[0]), data.memory_type.value,
             data.content, data.importance, data.confidence, data.is_pinned,
             data.source_type.value, empty, empty, empty, r.document({}), data.tier.value,
-            data.status.value, now, now,
+            data.status.value, now, now, SETTINGS_MODEL, r.vector(data.embedding or []),
         )  # fmt: skip
         log_args = (
             r.uuid(uuid.uuid4()), r.uuid(memory), team, data.content, data.importance,
             data.source_type.value, r.document({}), now,
         )  # fmt: skip
-        return await r.transaction(
-            (_crud_raw.INSERT_MEMORY, memory_args), (_crud_raw.INSERT_MEMORY_LOG, log_args)
-        )
+        insert = _crud_raw.INSERT_MEMORY.format(vector=r.vector_param("$19"))
+        return await r.transaction((insert, memory_args), (_crud_raw.INSERT_MEMORY_LOG, log_args))
 
     async def add_memory_plain(self, i: int) -> Any:
         data = self.new_memories[i]
         async with self.plain() as session:
-            row = Memory.model_validate(data, update={"team_id": self.fx.team})
+            fields = data.model_dump(exclude={"id"})
+            fields.update(team_id=self.fx.team, embedding_model=SETTINGS_MODEL)
+            row = Memory.model_validate(fields)
             session.add(row)
             session.add(
                 MemoryLog(

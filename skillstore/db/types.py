@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
+from pydantic_core import from_json
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -43,14 +44,15 @@ if TYPE_CHECKING:
 
 
 def _loads(dialect: Dialect, then: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
-    """Read a JSON column: SQLite returns its text (parsed here by ``json.loads`` itself;
-    SQLAlchemy's processor runs two regular expressions over every value first), and
-    asyncpg's jsonb codec has already decoded it on PostgreSQL."""
+    """Read a JSON column: SQLite returns its text, parsed here by pydantic-core's parser
+    (``from_json``: a fifth of ``json.loads``'s time, and SQLAlchemy's processor runs two
+    regular expressions over every value first); asyncpg's jsonb codec has already
+    decoded it on PostgreSQL (with the same parser: `skillstore.db.engine`)."""
     if dialect.name != "sqlite":
         return then if then is not None else (lambda value: value)
     if then is None:
-        return lambda value: None if value is None else json.loads(value)
-    return lambda value: None if value is None else then(json.loads(value))
+        return lambda value: None if value is None else from_json(value)
+    return lambda value: None if value is None else then(from_json(value))
 
 
 class JSONDocument(TypeDecorator[Any]):
@@ -98,6 +100,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" in UTC: ``fromisoformat`` reads it in C
+        # (SQLAlchemy's processor matches a regular expression per value first).
+        def parse(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            if isinstance(value, datetime):
+                return self.process_result_value(value, dialect)
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+        return parse
 
 
 class StatementTime(FunctionElement[datetime]):
@@ -179,7 +196,7 @@ class StrList(TypeDecorator[list[str]]):
         return None if value is None else list(value)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
-        return _loads(dialect, list)
+        return _loads(dialect)  # a list on both: TEXT[] from asyncpg, a JSON array here
 
 
 class UUIDList(TypeDecorator[list[uuid.UUID]]):
