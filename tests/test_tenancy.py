@@ -15,7 +15,7 @@ from skillstore.errors import (
 )
 from skillstore.models import Team, TeamMembership, TeamUpdate, User, UserCreate, UserRole
 from skillstore.store import Store
-from tests.factories import make_team, make_user, unique
+from tests.factories import make_agent, make_team, make_user, unique
 
 
 async def count(store: Store, model: type[User] | type[Team] | type[TeamMembership]) -> int:
@@ -229,3 +229,14 @@ async def test_database_refuses_a_malformed_or_mixed_case_email(store: Store) ->
             with pytest.raises(ValidationError, match=r"ck_user_email_format|out of its allowed"):
                 await s.execute(sa.update(User).where(col(User.id) == user.id).values(email=email))
         assert (await s.users.get(user.id)) == user
+
+
+async def test_deleting_a_referenced_user_names_the_rows_that_refer_to_it(store: Store) -> None:
+    team = await make_team(store)
+    await make_agent(store, team)
+    async with store.session() as s:
+        with pytest.raises(ConflictError, match=r"1 agent_config row \(created_by\)") as refused:
+            await s.users.delete(team.owner_id)
+        assert "1 team row (owner_id)" in str(refused.value)
+        assert "does not exist" not in str(refused.value)
+        assert await s.users.get(team.owner_id) is not None  # still there, session usable

@@ -90,17 +90,18 @@ def column_of(table: sa.Table, field: str) -> sa.Column[Any]:
     return table.c[field] if field in table.c else table.c[field.rstrip("_")]
 
 
-def restricting(table: sa.Table) -> bool:
-    """Whether some foreign key refers to ``table`` without cascading its deletes."""
+def restricting(table: sa.Table) -> list[tuple[str, str]]:
+    """The (table, column) foreign keys that refer to ``table`` without cascading its
+    deletes: where a delete can be refused."""
     from skillstore.models import load_all
 
     load_all()  # every table, so every foreign key, is known
-
-    return any(
-        fk.column.table is table and (fk.ondelete or "").upper() not in {"CASCADE", "SET NULL"}
+    return [
+        (other.name, fk.parent.name)
         for other in (table.metadata.sorted_tables if table.metadata else ())
         for fk in other.foreign_keys
-    )
+        if fk.column.table is table and (fk.ondelete or "").upper() not in {"CASCADE", "SET NULL"}
+    ]
 
 
 class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
@@ -602,14 +603,36 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
             return sa.delete(self.table).where(*where).returning(self.table.c.id)
 
         prepared = self._statement("delete", build)
-        if self._store.statements.memo(
+        referring = self._store.statements.memo(
             ("restricting", self.table.name), lambda: restricting(self.table)
-        ):
+        )
+        if not referring:
+            return await self._uow.one(prepared, self._params(id=id)) is not None
+        try:
             async with self._uow.savepoint():
                 row = await self._uow.one(prepared, self._params(id=id))
-        else:
-            row = await self._uow.one(prepared, self._params(id=id))
+        except ValidationError:  # a foreign key refused it: say which rows still refer
+            await self._refuse_referenced(id, referring)
+            raise
         return row is not None
+
+    async def _refuse_referenced(
+        self, id: uuid.UUID, referring: Sequence[tuple[str, str]]
+    ) -> None:
+        """Raise `ConflictError` naming the rows that refer to row ``id``."""
+        found = []
+        for table_name, column in referring:
+            other = self.table.metadata.tables[table_name]
+            probe = sa.select(sa.func.count()).select_from(other).where(other.c[column] == id)
+            count = int(await self._uow.scalar(self._store.statements.once(probe)) or 0)
+            if count:
+                found.append(f"{count} {table_name} row{'s' if count > 1 else ''} ({column})")
+        if found:
+            raise ConflictError(
+                f"{self.model.__name__} {id} is still referred to by {', '.join(found)}; "
+                "delete those rows or point them elsewhere first",
+                constraint=None,
+            )
 
 
 class TenantRepository(Repository[TableT, CreateT, UpdateT, ReadT]):
