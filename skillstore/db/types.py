@@ -21,7 +21,6 @@ imported lazily so that ``import skillstore`` stays light.
 from __future__ import annotations
 
 import enum
-import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime

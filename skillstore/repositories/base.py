@@ -616,9 +616,7 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
             raise
         return row is not None
 
-    async def _refuse_referenced(
-        self, id: uuid.UUID, referring: Sequence[tuple[str, str]]
-    ) -> None:
+    async def _refuse_referenced(self, id: uuid.UUID, referring: Sequence[tuple[str, str]]) -> None:
         """Raise `ConflictError` naming the rows that refer to row ``id``."""
         found = []
         for table_name, column in referring:

@@ -27,7 +27,7 @@ async def misuse(store: Store, vec: list[float]) -> None:
         memory = MemoryCreate(content="x", memory_type=MemoryType.SEMANTIC)
         await s.agents.update(uuid.uuid4(), memory)  # error: arg-type
         hits = await s.memories.search(vec)
-        hits[0].memory.contnt  # error: attr-defined
+        print(hits[0].memory.contnt)  # error: attr-defined
         await s.agents.update(uuid.uuid4(), AgentConfigUpdate(name=3))  # error: arg-type
         found: list[str] = await s.agents.find()  # error: assignment
         print(found)
