@@ -28,7 +28,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.sql.sqltypes import AutoString
 
-from skillstore._migrate.ddl import VECTOR_VERSION, restore_sqlite_triggers
+from skillstore._migrate.ddl import NO_REPLACE_REVISION, VECTOR_VERSION, restore_sqlite_triggers
 from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX, metadata
 from skillstore.db.engine import create_engine
 from skillstore.db.types import (
@@ -114,7 +114,8 @@ def run_migrations(connection: sa.Connection) -> None:
 
     def after_revision(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         if sqlite:
-            restore_sqlite_triggers(connection, metadata)
+            applied = {r.revision for r in context.script.iterate_revisions(heads, "base")}
+            restore_sqlite_triggers(connection, metadata, no_replace=NO_REPLACE_REVISION in applied)
 
     context.configure(
         connection=connection,

@@ -54,7 +54,7 @@ class ValidationError(SkillstoreError, ValueError):
         details = []
         for err in exc.errors(include_input=False, include_url=False):
             loc = tuple(err["loc"])
-            message = err["msg"]
+            message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden" and loc:
                 message = _unknown(str(loc[-1]), fields(loc) if fields else [])
             details.append(

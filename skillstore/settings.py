@@ -7,12 +7,24 @@ environment rather than JSON, because that is what people type into a ``.env`` f
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from skillstore.secret import Secret
+
+
+def hide_password(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(an unparseable URL)" if "@" in url else url
+
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./skillstore.db"
 
@@ -75,6 +87,13 @@ class StoreSettings(BaseSettings):
     """Nearest neighbours `retrieve` scores (plus pinned and related memories)."""
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+
+    def __repr_args__(self) -> Any:
+        # The database URL's password is a secret like the others: never in a repr.
+        for name, value in super().__repr_args__():
+            if name == "database_url" and isinstance(value, str):
+                value = hide_password(value)
+            yield name, value
 
     @field_validator("encryption_keys", "known_integrations", mode="before")
     @classmethod

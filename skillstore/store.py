@@ -23,7 +23,7 @@ from skillstore.db.statements import Statements
 from skillstore.db.translate import translated
 from skillstore.db.unit import Connections, UnitOfWork
 from skillstore.embedding import Embedder, embedder_from_settings
-from skillstore.errors import CredentialError, DatabaseError, EmbeddingError
+from skillstore.errors import CredentialError, DatabaseError, EmbeddingError, SkillstoreError
 from skillstore.repositories.base import RepoContext
 from skillstore.settings import StoreSettings
 
@@ -267,6 +267,7 @@ class Store:
         self.embedder = embedder
         self._bind = bind
         self._owns_engine = False
+        self._closed = False
         self.connections = Connections(engine, keep=settings.pool_size)
         """Connections waiting between units of work (`skillstore.db.unit.Connections`)."""
         self.statements = Statements(engine.dialect)
@@ -343,6 +344,8 @@ class Store:
         (and commits) only the audit entries recorded as durable, such as refused
         webhook calls.
         """
+        if self._closed:
+            raise SkillstoreError("this store is closed; open another with Store.open(...)")
         uow = UnitOfWork(self.connections, bind=self._bind, readonly=readonly)
         ctx = RepoContext(uow, team_id, self)
         try:
@@ -467,6 +470,7 @@ class Store:
     async def close(self) -> None:
         """Give back the connections this store holds and, for a store made by `open`,
         close the engine's pool (an engine passed in belongs to whoever made it)."""
+        self._closed = True
         await self.connections.close()
         if self._owns_engine:
             await self.engine.dispose()

@@ -142,6 +142,10 @@ async def test_add_many_stores_every_field_exactly_as_add_does(store: Store) -> 
     vectors = clustered(3, dim(store))
     async with store.session(team_id=team_id) as s:
         linked = await s.memories.add(memory(vectors[0]))
+        said = [
+            (await s.messages.append(conversation_id, {"role": "user", "content": text})).id
+            for text in ("I like dark mode", "always")
+        ]
         fields = {
             "content": "prefers dark mode ✓",
             "subject": "user.preference.theme",
@@ -152,7 +156,7 @@ async def test_add_many_stores_every_field_exactly_as_add_does(store: Store) -> 
             "is_pinned": True,
             "source_type": "explicit",
             "source_conversation_id": conversation_id,
-            "source_message_ids": [uuid.uuid4(), uuid.uuid4()],
+            "source_message_ids": said,
             "extraction_model": "extractor-1",
             "related_to": [linked.id],
             "metadata": {"lang": "en", "tags": [1, 2]},

@@ -14,7 +14,15 @@ from skillstore.models import Memory, MemoryRead, MemoryTier, MemoryType
 from skillstore.store import Store
 from skillstore.vector import VectorQuery, backend_for, live_filters, nearest
 from skillstore.vector.pgvector import PgVectorBackend, Plan, _statement
-from tests.memory_data import clustered, dim, make_agents, memory, memory_team, numpy_top_k
+from tests.memory_data import (
+    clustered,
+    dim,
+    make_agents,
+    make_conversation,
+    memory,
+    memory_team,
+    numpy_top_k,
+)
 
 ROWS = 600
 AGENTS = [uuid.uuid4(), uuid.uuid4()]
@@ -121,8 +129,10 @@ async def test_min_similarity_and_k_limit_hits(store: Store) -> None:
 async def test_search_hits_carry_the_same_memory_as_get(store: Store) -> None:
     team_id = await memory_team(store)
     (agent_id,) = await make_agents(store, team_id)
+    conversation_id = await make_conversation(store, team_id)
     v = clustered(2, dim(store))
     async with store.session(team_id=team_id) as s:
+        said = await s.messages.append(conversation_id, {"role": "user", "content": "dark"})
         other = await s.memories.add(memory(v[1]))
         added = await s.memories.add(
             memory(
@@ -134,7 +144,7 @@ async def test_search_hits_carry_the_same_memory_as_get(store: Store) -> None:
                 is_pinned=True,
                 source_type="explicit",
                 related_to=[other.id],
-                source_message_ids=[uuid.uuid4()],
+                source_message_ids=[said.id],
                 metadata={"lang": "en", "n": [1, 2]},
                 tier="hot",
                 status="disputed",

@@ -170,6 +170,7 @@ FROZEN = {
     "vector_triggers": "4f357c248cfa7ca7",
     "hnsw/384": "415b664f0cb199ad",
     "hnsw/3072": "dec20a3697a7ccd9",
+    "no_replace": "a2341f68d4aa1ce1",
 }
 
 
@@ -182,6 +183,7 @@ def test_revisions_install_the_sql_they_always_did() -> None:
         "vector_triggers": ddl._vector_triggers("t", ["id", "team_id", "embedding", "updated_at"]),
         "hnsw/384": ddl.hnsw_index_sql("t", "embedding", 384),
         "hnsw/3072": ddl.hnsw_index_sql("t", "embedding", 3072),
+        "no_replace": ddl.no_replace_sql("t"),
     }
     digests = {
         k: hashlib.sha256("\n".join(v).encode()).hexdigest()[:16] for k, v in installed.items()

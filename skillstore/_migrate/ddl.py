@@ -80,6 +80,39 @@ def create_append_only(table: str) -> None:
         op.execute(statement)
 
 
+NO_REPLACE_REVISION = "0008"
+"""The revision that added `no_replace_sql` (restored after batch rebuilds from then on)."""
+
+
+def no_replace_sql(table: str) -> list[str]:
+    """SQLite: refuse ``INSERT OR REPLACE`` (and any insert) of an id ``table`` already has.
+
+    REPLACE deletes the old row to make room, and that delete fires no DELETE trigger
+    (unless ``recursive_triggers`` is on, which no other connection has to set), so an
+    append-only row could be rewritten. PostgreSQL has no REPLACE, and its ``ON CONFLICT
+    DO UPDATE`` fires the UPDATE trigger.
+    """
+    message = f"{table} {APPEND_ONLY_MARKER}"
+    return [
+        f'CREATE TRIGGER IF NOT EXISTS "{table}_no_replace" BEFORE INSERT ON "{table}" '
+        f'WHEN EXISTS (SELECT 1 FROM "{table}" WHERE id = NEW.id) '
+        f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+    ]
+
+
+def create_no_replace(table: str) -> None:
+    """`no_replace_sql` on SQLite (nothing to do on PostgreSQL)."""
+    if op.get_bind().dialect.name == "sqlite":
+        for statement in no_replace_sql(table):
+            op.execute(statement)
+
+
+def drop_no_replace(table: str) -> None:
+    """Undo `create_no_replace`."""
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f'DROP TRIGGER IF EXISTS "{table}_no_replace"')
+
+
 def drop_append_only(table: str) -> None:
     """Undo `create_append_only` (before dropping or rewriting the table)."""
     bind = op.get_bind()
@@ -143,20 +176,26 @@ def drop_vector_versions() -> None:
     op.drop_table(VECTOR_VERSION)
 
 
-def restore_sqlite_triggers(connection: sa.Connection, metadata: sa.MetaData) -> None:
+def restore_sqlite_triggers(
+    connection: sa.Connection, metadata: sa.MetaData, *, no_replace: bool = True
+) -> None:
     """Re-create the triggers a SQLite batch migration dropped with its table.
 
     SQLite rebuilds a table to alter it and the triggers go with the old one; the
     migration environment calls this after every revision, so no revision can forget.
     Vector triggers are re-created even when present (their column list follows the
     table's current columns), and every token is replaced: a revision may have changed
-    rows while no trigger was watching.
+    rows while no trigger was watching. ``no_replace``: whether the database is at or
+    past `NO_REPLACE_REVISION` (before it, those triggers did not exist yet).
     """
     inspector = sa.inspect(connection)
     existing = set(inspector.get_table_names())
     for table in metadata.sorted_tables:
         if table.info.get(APPEND_ONLY) and table.name in existing:
-            for statement in _sqlite_triggers(table.name):
+            statements = _sqlite_triggers(table.name)
+            if no_replace:
+                statements += no_replace_sql(table.name)
+            for statement in statements:
                 connection.exec_driver_sql(statement)
     if VECTOR_VERSION not in existing:
         return

@@ -17,11 +17,12 @@ from typing import Any, Self
 
 import pydantic
 import sqlalchemy as sa
-from pydantic import ConfigDict
+from pydantic import ConfigDict, ValidationInfo, field_validator
 from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
 
 from skillstore._pydantic import as_base_init
+from skillstore.db import storable
 from skillstore.db.types import UTCDateTime, utcnow
 from skillstore.errors import ValidationError
 
@@ -55,6 +56,13 @@ class Schema(SQLModel):
         extra="forbid", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
     )
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name in storable.VECTORS:
+            return value  # checked as a vector, with EmbeddingError (`db.types.as_vector`)
+        return storable.check(value, column=True)
+
     def __init__(self, **data: Any) -> None:
         with skillstore_errors(type(self)):
             super().__init__(**data)
@@ -76,6 +84,11 @@ class Document(pydantic.BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return storable.check(value, column=False)  # a document lives in a JSON column
 
     @as_base_init
     def __init__(self, **data: Any) -> None:

@@ -90,6 +90,11 @@ def translated() -> Iterator[None]:
 def translate_driver_error(exc: Exception, statement: str) -> SkillstoreError:
     """Translate an exception raised by the driver itself (asyncpg or sqlite3 called
     directly, without SQLAlchemy), as if SQLAlchemy had wrapped it."""
+    if isinstance(exc, OSError) or (type(exc) is ValueError and "closed" in str(exc).lower()):
+        return DatabaseError(
+            f"the connection to the database was lost ({exc}); open a new session and check "
+            "that the server is up"
+        )
     names = {t.__name__ for t in type(exc).__mro__}
     integrity = names & {"IntegrityConstraintViolationError", "IntegrityError"}
     wrapper = sa_exc.IntegrityError if integrity else sa_exc.DBAPIError

@@ -60,14 +60,19 @@ _NO_PARAMS: Mapping[str, Any] = {}
 T = TypeVar("T")
 
 
+def _closed(exc: BaseException) -> bool:
+    # aiosqlite raises a bare ValueError once its connection's thread has stopped.
+    return type(exc) is ValueError and "closed" in str(exc).lower()
+
+
 def _driver_error(exc: BaseException) -> bool:
     root = type(exc).__module__.split(".")[0]
-    return root in {"asyncpg", "sqlite3", "aiosqlite"} or isinstance(exc, OSError)
+    return root in {"asyncpg", "sqlite3", "aiosqlite"} or isinstance(exc, OSError) or _closed(exc)
 
 
 def _dead(exc: BaseException) -> bool:
     """Whether ``exc`` says the connection itself is gone (not that a statement failed)."""
-    if isinstance(exc, ConnectionError | OSError):
+    if isinstance(exc, ConnectionError | OSError) or _closed(exc):
         return True
     names = {t.__name__ for t in type(exc).__mro__}
     if names & {"ConnectionDoesNotExistError", "ConnectionFailureError", "AdminShutdownError"}:

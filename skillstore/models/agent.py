@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Self
 
 import sqlalchemy as sa
-from croniter import croniter
+from croniter import CroniterError, croniter
 from pydantic import computed_field, field_validator, model_validator
 from sqlmodel import Field
 
@@ -60,12 +60,24 @@ class TriggerType(enum.StrEnum):
 
 
 def check_cron(value: str | None) -> str | None:
-    """A cron expression croniter can schedule, or ``None``."""
-    if value is not None and not croniter.is_valid(value):
+    """A cron expression croniter can schedule and that fires at all, or ``None``.
+
+    ``0 0 30 2 *`` is well formed but names a day that never comes: it is refused here,
+    not when a worker asks for the next run.
+    """
+    if value is None:
+        return None
+    if not croniter.is_valid(value):
         raise ValueError(
-            f"schedule {value!r} is not a valid cron expression; use five fields "
+            f"cron expression {value!r} is not valid; use five fields "
             "'minute hour day-of-month month day-of-week', e.g. '0 9 * * 1-5'"
         )
+    try:
+        croniter(value, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except (CroniterError, ValueError, OverflowError):
+        raise ValueError(
+            f"cron expression {value!r} never fires; check its day and month"
+        ) from None
     return value
 
 

@@ -22,6 +22,7 @@ from croniter import croniter
 from pydantic import ValidationInfo, field_validator, model_validator
 from sqlmodel import Field
 
+from skillstore.models.agent import check_cron
 from skillstore.db.base import IdMixin, Schema, TeamScopedMixin, TimestampMixin
 from skillstore.db.types import JSON, UTCDateTime, enum_type
 
@@ -36,6 +37,10 @@ class ScheduleType(enum.StrEnum):
     INTERVAL = "interval"
 
 
+MAX_INTERVAL_SECONDS = 3650 * 86400
+"""Ten years: anything longer is a mistake, and far enough is past what a date can hold."""
+
+
 def parse_interval(expression: str) -> timedelta:
     """``"15m"`` → 15 minutes; refuse anything that is not a positive interval."""
     match = _INTERVAL.match(expression)
@@ -47,6 +52,8 @@ def parse_interval(expression: str) -> timedelta:
     seconds = int(match["n"]) * _UNIT_SECONDS[match["unit"]]
     if seconds <= 0:
         raise ValueError(f"interval {expression!r} must be greater than zero")
+    if seconds > MAX_INTERVAL_SECONDS:
+        raise ValueError(f"interval {expression!r} is longer than ten years; use at most 3650d")
     return timedelta(seconds=seconds)
 
 
@@ -92,11 +99,8 @@ class ScheduleBase(Schema):
         kind = info.data.get("type")
         if kind is ScheduleType.INTERVAL:
             parse_interval(value)
-        elif kind is ScheduleType.CRON and not croniter.is_valid(value):
-            raise ValueError(
-                f"cron expression {value!r} is not valid; expected five fields such as "
-                "'*/15 * * * *' (minute hour day month weekday)"
-            )
+        elif kind is ScheduleType.CRON:
+            check_cron(value)
         return value
 
     @model_validator(mode="after")

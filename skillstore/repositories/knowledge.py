@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from skillstore.db.base import table_of
-from skillstore.db.types import as_vector
 from skillstore.errors import ValidationError
 from skillstore.models.knowledge import (
     DocumentEmbedding,
@@ -50,7 +49,7 @@ from skillstore.repositories.base import (
     coerce,
     column_of,
 )
-from skillstore.vector import live_filters, nearest
+from skillstore.vector import check_query_vector, live_filters, nearest
 
 ChunkT = TypeVar("ChunkT", DocumentEmbeddingRead, SkillEmbeddingRead)
 SKILL_EMBEDDING = table_of(SkillEmbedding)
@@ -72,7 +71,8 @@ class _Embedded(TenantRepository[TableT, CreateT, UpdateT, ReadT]):
         if embedding is None:
             return {}
         dim = self._store.settings.embedding_dimensions
-        return {"embedding": as_vector(embedding, dim)}
+        # The same checks as a memory's: a vector with no direction is never found.
+        return {"embedding": check_query_vector(embedding, dim)}
 
     async def _nearest_rows(
         self,

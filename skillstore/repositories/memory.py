@@ -24,11 +24,12 @@ import sqlalchemy as sa
 
 from skillstore.db.base import table_of
 from skillstore.db.sql import insert_or_nothing
+from skillstore.db.states import parse_enum
 from skillstore.db.types import utcnow
 from skillstore.embedding import NO_EMBEDDER, embed_texts
 from skillstore.errors import EmbeddingError, InvalidTransitionError, NotFoundError, ValidationError
 from skillstore.models.agent import AgentConfig
-from skillstore.models.conversation import Conversation
+from skillstore.models.conversation import Conversation, Message
 from skillstore.models.memory import (
     SEARCHABLE_STATUSES,
     Memory,
@@ -53,6 +54,7 @@ from skillstore.repositories.memory_search import MemorySearch
 from skillstore.vector import check_query_vector
 
 TAG = table_of(MemoryTag)
+MESSAGE = table_of(Message)
 _TIER_RANK = {MemoryTier.HOT: 0, MemoryTier.WARM: 1, MemoryTier.COLD: 2}
 _LOGGED_DETAILS = frozenset({"status", "tier", "superseded_by", "is_pinned", "contradicts"})
 _OLD = ("content", "importance", "tier", "status", "version", "contradicts")
@@ -117,21 +119,32 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
             done[i] = creates[i].model_copy(update=update)
         return done
 
-    async def _check_links(self, ids: Iterable[uuid.UUID]) -> None:
-        wanted = sorted(set(ids))
-        if not wanted:
-            return
+    async def _check_links(
+        self, ids: Iterable[uuid.UUID], messages: Iterable[uuid.UUID] = ()
+    ) -> None:
+        """Refuse ids in lists (``related_to``, ``contradicts``: memories;
+        ``source_message_ids``: messages) that name no row of this team."""
+        for table, wanted, what in (
+            (self.table, sorted(set(ids)), "related_to/contradicts name memories"),
+            (MESSAGE, sorted(set(messages)), "source_message_ids name messages"),
+        ):
+            if not wanted:
+                continue
 
-        def build() -> sa.Executable:
-            where = [self.table.c.id.in_(sa.bindparam("ids", expanding=True)), *self._scope()]
-            return sa.select(self.table.c.id).where(*where)
+            def build(table: sa.Table = table) -> sa.Executable:
+                where = [
+                    table.c.id.in_(sa.bindparam("ids", expanding=True)),
+                    table.c.team_id == sa.bindparam("team_id"),
+                ]
+                return sa.select(table.c.id).where(*where)
 
-        rows = await self._uow.rows(self._statement("links", build), self._params(ids=wanted))
-        if missing := set(wanted) - {r[0] for r in rows}:
-            raise NotFoundError(
-                f"related_to/contradicts name memories not in this team: "
-                f"{', '.join(sorted(map(str, missing)))}; link only this team's memories"
-            )
+            prepared = self._statement("links", build, table.name)
+            rows = await self._uow.rows(prepared, self._params(ids=wanted))
+            if missing := set(wanted) - {r[0] for r in rows}:
+                raise NotFoundError(
+                    f"{what} not in this team: {', '.join(sorted(map(str, missing)))}; "
+                    "link only this team's rows"
+                )
 
     # ---- writes ---------------------------------------------------------------------------
     async def create(self, data: MemoryCreate | Mapping[str, Any]) -> MemoryRead:
@@ -171,7 +184,9 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
     async def _add_row(
         self, memory: MemoryCreate, note: Note, extra: Mapping[str, Any]
     ) -> dict[str, Any]:
-        await self._check_links([*memory.related_to, *memory.contradicts])
+        await self._check_links(
+            [*memory.related_to, *memory.contradicts], memory.source_message_ids
+        )
         await self._uow.begin_write()
         values = await self._insert(memory, extra)
         await self._log.write(
@@ -204,7 +219,9 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
             old = await self._values(memory.id, *_OLD)
         except NotFoundError:
             return self._read_of(await self._add_row(memory, note, {}))
-        await self._check_links([*memory.related_to, *memory.contradicts])
+        await self._check_links(
+            [*memory.related_to, *memory.contradicts], memory.source_message_ids
+        )
         return await self._change(memory.id, old, changes, note)
 
     async def add_many(
@@ -236,7 +253,10 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         for column in self.references:
             for ref in {getattr(c, column) for c in creates} - {None}:
                 await self._require_references({column: ref})
-        await self._check_links({i for c in creates for i in (*c.related_to, *c.contradicts)})
+        await self._check_links(
+            {i for c in creates for i in (*c.related_to, *c.contradicts)},
+            {i for c in creates for i in c.source_message_ids},
+        )
         assert self.team_id is not None
         batch = Batch(
             team_id=self.team_id,
@@ -292,13 +312,15 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         self, id: uuid.UUID, tier: MemoryTier | str, *, reason: str | None = None
     ) -> MemoryRead:
         """Move a memory to another tier (logged as promoted/demoted)."""
-        return await self.update(id, MemoryUpdate(tier=MemoryTier(tier)), reason=reason)
+        checked = parse_enum(MemoryTier, tier, "memory tier")
+        return await self.update(id, MemoryUpdate(tier=checked), reason=reason)
 
     async def set_status(
         self, id: uuid.UUID, status: MemoryStatus | str, *, reason: str | None = None
     ) -> MemoryRead:
         """Archive, dispute or re-activate a memory (logged)."""
-        return await self.update(id, MemoryUpdate(status=MemoryStatus(status)), reason=reason)
+        checked = parse_enum(MemoryStatus, status, "memory status")
+        return await self.update(id, MemoryUpdate(status=checked), reason=reason)
 
     async def supersede(
         self,
