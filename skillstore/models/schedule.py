@@ -22,9 +22,9 @@ from croniter import croniter
 from pydantic import ValidationInfo, field_validator, model_validator
 from sqlmodel import Field
 
-from skillstore.models.agent import check_cron
 from skillstore.db.base import IdMixin, Schema, TeamScopedMixin, TimestampMixin
 from skillstore.db.types import JSON, UTCDateTime, enum_type
+from skillstore.models.agent import check_cron
 
 _INTERVAL = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>[smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
