@@ -27,6 +27,8 @@ statements by SQLAlchemy's private cache keys.
 
 from __future__ import annotations
 
+import enum
+import math
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -86,6 +88,9 @@ class Prepared:
     results: tuple[tuple[int, Processor], ...]
     writes: bool
     """Whether the statement writes (SQLite starts such transactions ``IMMEDIATE``)."""
+    expects: Mapping[str, tuple[type, ...]]
+    """What Python types each parameter takes (by the bound column's type): anything
+    else is refused before it reaches a driver, which would convert it its own way."""
 
     def bind(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
         """The SQL text and positional driver values for one call."""
@@ -96,17 +101,20 @@ class Prepared:
             if args[i] is _REQUIRED:
                 if name not in params:
                     raise TypeError(f"statement {self.key!r} needs a value for {name!r}")
-                args[i] = _convert(name, params[name], self.processors[i])
+                value = params[name]
+                _expect(name, value, self.expects.get(name))
+                args[i] = _convert(name, value, self.processors[i])
         return self.sql, args
 
     def _expand(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
         state = self.compiled.construct_expanded_state(dict(params))
-        args = [
-            _convert(
-                name, state.parameters[name], state.processors.get(name) or self._processor(name)
-            )
-            for name in state.positiontup or ()
-        ]
+        original = {new: old for old, news in state.parameter_expansion.items() for new in news}
+        args = []
+        for name in state.positiontup or ():
+            value = state.parameters[name]
+            _expect(name, value, self.expects.get(original.get(name, name)))
+            process = state.processors.get(name) or self._processor(name)
+            args.append(_convert(name, value, process))
         return state.statement, args
 
     def _processor(self, name: str) -> Processor | None:
@@ -140,6 +148,39 @@ def check_text(name: str, value: str) -> None:
             raise ValidationError(
                 f"{name}: text is not valid Unicode (it has a lone surrogate); send UTF-8 text"
             ) from None
+
+
+def _expects(type_: sa.types.TypeEngine[Any]) -> tuple[type, ...]:
+    """The Python types a parameter of column type ``type_`` takes (empty: any)."""
+    if isinstance(type_, sa.types.TypeDecorator):
+        type_ = type_.impl_instance
+    if isinstance(type_, sa.Boolean):
+        return (bool,)
+    if isinstance(type_, sa.Uuid):
+        return (uuid.UUID,)
+    if isinstance(type_, sa.Integer):
+        return (int,)
+    if isinstance(type_, sa.Float):
+        return (int, float)
+    if isinstance(type_, sa.Enum):
+        return (str, enum.Enum)
+    if isinstance(type_, sa.String):
+        return (str,)
+    if isinstance(type_, sa.DateTime):
+        return (datetime,)
+    return ()
+
+
+def _expect(name: str, value: Any, types: tuple[type, ...] | None) -> None:
+    if not types or value is None:
+        return
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        field = name.removeprefix("f_").removeprefix("v_")
+        wanted = " or ".join(t.__name__ for t in types)
+        raise ValidationError(f"{field}: expected {wanted}, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        field = name.removeprefix("f_").removeprefix("v_")
+        raise ValidationError(f"{field}: NaN and infinity cannot be stored")
 
 
 def _convert(name: str, value: Any, process: Processor | None) -> Any:
@@ -212,6 +253,7 @@ def prepare(
             if process is not None:
                 results.append((i, process))
     writes = not isinstance(statement, sa.Select | sa.CompoundSelect)
+    expects = {name: _expects(bind.type) for name, bind in binds.items()}
     return Prepared(
         key=key,
         sql=sql,
@@ -222,6 +264,7 @@ def prepare(
         columns=columns,
         results=tuple(results),
         writes=writes,
+        expects=expects,
     )
 
 

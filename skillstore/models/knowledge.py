@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -95,7 +96,9 @@ class _HashedContent(Schema):
         if isinstance(given, str):
             data = {**data, "content_hash": given.lower()}
         elif given is None and isinstance(data.get("content"), str):
-            data = {**data, "content_hash": content_hash(data["content"])}
+            with suppress(UnicodeEncodeError):  # not text at all: the content field says so
+                data = {**data, "content_hash": content_hash(data["content"])}
+
         return data
 
     @model_validator(mode="after")

@@ -548,6 +548,8 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
         if "updated_at" in table.c and "updated_at" not in values:
             values["updated_at"] = utcnow()
             columns = tuple(sorted({*columns, "updated_at"}))
+        if not values and "version" not in table.c:  # nothing to write
+            return await self._require(id)
         refs = tuple(c for c in self.references if values.get(c) is not None)
         guarded = expected_version is not None and "version" in table.c
         shape = (columns, refs, guarded)
