@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from skillstore.errors import EmbeddingError, SkillstoreError, ValidationError
-from skillstore.models import AgentConfigUpdate, UserCreate
+from skillstore.models import AgentConfigUpdate, RetrievalContext, UserCreate
 from skillstore.store import Store
 from tests.backends import store_settings
 from tests.factories import make_agent, make_team
@@ -73,6 +73,22 @@ async def test_a_read_only_session_refuses_to_write(store: Store) -> None:
         with pytest.raises(SkillstoreError, match="read-only"):
             await s.agents.update(agent.id, AgentConfigUpdate(tagline="no"))
         assert (await s.agents.get(agent.id)) == agent
+
+
+async def test_a_read_only_session_runs_every_read(store: Store) -> None:
+    # Searches plan themselves (PostgreSQL: EXPLAIN, a capped count) before they read:
+    # none of that is a write.
+    team_id = await memory_team(store)
+    v = clustered(40, dim(store))
+    async with store.session(team_id=team_id) as s:
+        added = await s.memories.add_many([memory(x) for x in v])
+    async with store.session(team_id=team_id, readonly=True) as s:
+        hits = await s.memories.search(v[3].tolist(), k=5)
+        assert hits[0].memory.id == added[3]
+        assert await s.memories.count() == 40
+        assert len(await s.memories.find(limit=50)) == 40
+        scored = await s.memories.retrieve(v[3].tolist(), context=RetrievalContext())
+        assert added[3] in {m.memory.id for m in scored}
 
 
 async def test_a_batch_refused_mid_copy_leaves_the_session_usable(store: Store) -> None:

@@ -252,7 +252,7 @@ def prepare(
             process = _result_processor(column.type, dialect)
             if process is not None:
                 results.append((i, process))
-    writes = not isinstance(statement, sa.Select | sa.CompoundSelect)
+    writes = not statement.is_select
     expects = {name: _expects(bind.type) for name, bind in binds.items()}
     return Prepared(
         key=key,

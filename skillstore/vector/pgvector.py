@@ -98,6 +98,7 @@ class Explain(Executable, ClauseElement):
     """``EXPLAIN (FORMAT JSON) <select>``, keeping the select's bound parameters."""
 
     inherit_cache = False
+    is_select = True  # it only reads: a read-only session may run it
 
     def __init__(self, statement: sa.Select[Any]) -> None:
         self.statement = statement
