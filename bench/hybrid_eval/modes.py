@@ -13,7 +13,9 @@
   they raise `NotImplementedError` saying so. ``--source library`` swaps them in, so
   the table is filled by the same runner from the same set.
 
-Every hook opens its own read session per query, as a caller would.
+Every hook opens its own session per query, as a caller would. Not ``readonly=True``:
+on PostgreSQL the vector planner's ``EXPLAIN`` is classified as a write, so a read-only
+session refuses ``memories.search``.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class VectorOnly:
         self.vectors = vectors
 
     async def scored(self, store: Store, team_id: uuid.UUID, text: str, k: int) -> Ranked:
-        async with store.session(team_id=team_id, readonly=True) as s:
+        async with store.session(team_id=team_id) as s:
             vector = self.vectors.get(text)
             if vector is None:
                 hits = await s.memories.search_text(text, k=k)
@@ -96,6 +98,9 @@ class ReferenceText:
         suffix += ", query stop words dropped" if stop_words else ""
         self.name = f"text-only ({'OR' if match == 'any' else 'AND'}{suffix})"
         self._docs: dict[uuid.UUID, dict[uuid.UUID, list[list[str]]]] = {}
+        self.content: dict[uuid.UUID, str] = {}
+        """Each memory's content: equal scores are ordered by it, not by the random ids,
+        so that a run's figures are those of the set."""
         self._indexes: dict[uuid.UUID | None, BM25[uuid.UUID]] = {}
 
     async def load(self, store: Store, team_ids: Sequence[uuid.UUID]) -> None:
@@ -105,8 +110,9 @@ class ReferenceText:
         for team_id in team_ids:
             if team_id in self._docs:
                 continue
-            async with store.session(team_id=team_id, readonly=True) as s:
+            async with store.session(team_id=team_id) as s:
                 rows = await s.memories.find(limit=READ_LIMIT, status=list(SEARCHABLE_STATUSES))
+            self.content.update({m.id: m.content for m in rows})
             self._docs[team_id] = {
                 m.id: [
                     tokenize(m.content, self.tokenizer),
@@ -135,8 +141,9 @@ class ReferenceText:
             for p in parse_query(text, self.tokenizer)
             if len(p.tokens) > 1 or p.tokens[0] not in self.stop_words
         ]
-        ranked = index.rank(phrases, among=among, match=self.match, k=k)
-        return ranked
+        ranked = index.rank(phrases, among=among, match=self.match)
+        ranked.sort(key=lambda pair: (-pair[1], self.content[pair[0]]))
+        return ranked[:k]
 
     async def __call__(
         self, store: Store, team_id: uuid.UUID, text: str, k: int
@@ -174,6 +181,7 @@ class ReferenceHybrid:
             fused = rrf([[i for i, _ in by_vector], [i for i, _ in by_text]], k0=self.k0)
         else:
             fused = weighted_minmax(dict(by_vector), dict(by_text), alpha=self.alpha)
+        fused.sort(key=lambda pair: (-pair[1], self.text.content.get(pair[0], "")))
         return [i for i, _ in fused[:k]]
 
 
@@ -195,7 +203,7 @@ class LibraryText:
             raise NotImplementedError(
                 "memories.search(text=...) is not in this library yet (issue 15)"
             )
-        async with store.session(team_id=team_id, readonly=True) as s:
+        async with store.session(team_id=team_id) as s:
             hits = await s.memories.search(None, text=text, k=k)  # type: ignore[call-arg,arg-type,unused-ignore]
         return [h.memory.id for h in hits]
 
@@ -215,6 +223,6 @@ class LibraryHybrid:
                 "memories.search(text=...) is not in this library yet (issue 15)"
             )
         vector = list(self.vector.vectors[text])
-        async with store.session(team_id=team_id, readonly=True) as s:
+        async with store.session(team_id=team_id) as s:
             hits = await s.memories.search(vector, text=text, k=k, fusion=self.fusion)  # type: ignore[call-arg,unused-ignore]
         return [h.memory.id for h in hits]
