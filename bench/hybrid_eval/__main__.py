@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -96,13 +97,23 @@ async def evaluate(
     mode: Mode,
     k: int,
 ) -> dict[str, Score]:
-    results: dict[str, list[tuple[list[str], tuple[str, ...]]]] = {c: [] for c in CATEGORIES}
+    results: dict[str, list[tuple[list[str], tuple[str, ...]]]] = {c: [] for c in GROUPS}
+    source = {m.id: m.source for m in data.memories}
     for q in data.queries:
         found = await mode(store, teams[q.team], q.text, k)
-        results[q.category].append(([loaded[i] for i in found], q.relevant))
-    table: dict[str, Score] = {c: score(results[c], k) for c in CATEGORIES}
+        result = ([loaded[i] for i in found], q.relevant)
+        results[q.category].append(result)
+        if q.category == "mixed":
+            on_record = source[q.relevant[0]].startswith("record:")
+            results["mixed: identifier" if on_record else "mixed: name"].append(result)
+    table: dict[str, Score] = {c: score(results[c], k) for c in GROUPS}
     table["all"] = score([r for c in CATEGORIES for r in results[c]], k)
     return table
+
+
+GROUPS = (*CATEGORIES, "mixed: name", "mixed: identifier")
+"""The categories, and the mixed queries split by what names the fact: a person, project
+or customer, or a record's identifier."""
 
 
 async def run_one(
@@ -158,8 +169,12 @@ async def run_one(
         await store.close()
 
 
-def print_table(rows: list[tuple[str, str, dict[str, Score]]], k: int, title: str) -> None:
-    cats = [*CATEGORIES, "all"]
+def print_table(
+    rows: list[tuple[str, str, dict[str, Score]]],
+    k: int,
+    title: str,
+    cats: Sequence[str] = (*CATEGORIES, "all"),
+) -> None:
     print(f"\n{title}")
     head = f"| {'mode':52} | {'embedder':8} |" + "".join(f" {c} R@{k} | {c} MRR |" for c in cats)
     print(head)
@@ -217,6 +232,7 @@ async def main(args: argparse.Namespace) -> list[tuple[str, str, dict[str, Score
         f"(hybrid lists {args.depth} deep)"
     )
     print_table(rows, args.k, title)
+    print_table(rows, args.k, "the mixed queries by what names the fact", GROUPS[3:])
     return rows
 
 
