@@ -23,7 +23,13 @@ from skillstore.db.statements import Statements
 from skillstore.db.translate import translated
 from skillstore.db.unit import Connections, UnitOfWork
 from skillstore.embedding import Embedder, embedder_from_settings
-from skillstore.errors import CredentialError, DatabaseError, EmbeddingError, SkillstoreError
+from skillstore.errors import (
+    CredentialError,
+    DatabaseError,
+    EmbeddingError,
+    SkillstoreError,
+    ValidationError,
+)
 from skillstore.repositories.base import RepoContext
 from skillstore.settings import StoreSettings
 
@@ -305,6 +311,11 @@ class Store:
             DatabaseError: the database cannot be reached.
             EmbeddingError: the embedder's dimension is not ``embedding_dimensions``.
         """
+        if not isinstance(url, str | None):
+            raise ValidationError(
+                f"Store.open takes a database URL, got {type(url).__name__}; "
+                "pass settings as Store.open(settings=...)"
+            )
         settings = settings if settings is not None else StoreSettings()
         if url is not None:
             settings = settings.model_copy(update={"database_url": url})

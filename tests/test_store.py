@@ -21,6 +21,7 @@ from skillstore.errors import (
     ValidationError,
 )
 from skillstore.models import Team, TeamMembership
+from skillstore.settings import StoreSettings
 from skillstore.store import Store
 from tests.backends import Backend, store_settings
 from tests.factories import make_team
@@ -31,6 +32,10 @@ async def test_open_refuses_unsupported_and_unreachable_databases() -> None:
         await Store.open("mysql://u@h/db")
     with pytest.raises(DatabaseError, match="cannot connect"):
         await Store.open("postgresql+asyncpg://u:pw@127.0.0.1:1/db")
+    settings = StoreSettings(database_url="postgresql+asyncpg://u:secret-pw@127.0.0.1:1/db")
+    with pytest.raises(ValidationError, match=r"settings=") as refused:
+        await Store.open(settings)  # type: ignore[arg-type]
+    assert "secret-pw" not in str(refused.value)
 
 
 async def test_dialect_names_the_backend(store: Store, backend: Backend) -> None:

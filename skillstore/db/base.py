@@ -85,10 +85,9 @@ class Document(pydantic.BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _storable(cls, value: Any) -> Any:
-        return storable.check(value, column=False)  # a document lives in a JSON column
+    # No storable check per field here: the `Schema` holding a document walks it, and
+    # `PydanticJSON` checks what it binds (`skillstore.db.storable`), so documents read
+    # back from the database are not checked again.
 
     @as_base_init
     def __init__(self, **data: Any) -> None:

@@ -13,9 +13,13 @@ before any SQL, as a `ValidationError` naming the field:
 - JSON documents: object keys are strings, and the rules above hold at every depth;
 - timestamps: timezone-aware (a naive one means different instants to different callers).
 
-`Schema` and `Document` (`skillstore.db.base`) run `check` on every field they validate.
-Rejected: a constrained type per field (dozens of annotations to keep in step, and a new
-field would be unchecked by default).
+`Schema` (`skillstore.db.base`) runs `check` on every field it validates; a nested
+`Document` is walked from there, field by field, so that documents read back from the
+database (validated by `PydanticJSON` into their models) pay nothing for these rules.
+`PydanticJSON` runs `check` again on what it binds: a document handed to a repository on
+its own is held to the same rules. Rejected: a constrained type per field (dozens of
+annotations to keep in step, and a new field would be unchecked by default); a validator
+on every document field (35 calls per agent read back, most of `agents.find`'s time).
 """
 
 from __future__ import annotations
@@ -36,14 +40,28 @@ MAX_DEPTH = 64
 """JSON documents nested deeper than this are refused (no real document needs it)."""
 
 
+class Refusal(ValueError):
+    """A value no backend stores alike; ``path`` is where it sits inside a document."""
+
+    def __init__(self, reason: str, path: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        self.reason, self.path = reason, path
+
+    def __str__(self) -> str:
+        return f"{'.'.join(self.path)}: {self.reason}" if self.path else self.reason
+
+    def inside(self, key: object) -> Refusal:
+        return Refusal(self.reason, (str(key), *self.path))
+
+
 def _text(value: str) -> None:
     if "\x00" in value:
-        raise ValueError("text cannot contain NUL (\\x00) characters; remove them")
+        raise Refusal("text cannot contain NUL (\\x00) characters; remove them")
     if not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ValueError(
+            raise Refusal(
                 "text is not valid Unicode (it has a lone surrogate); send UTF-8 text"
             ) from None
 
@@ -51,35 +69,47 @@ def _text(value: str) -> None:
 def _document(value: Any, depth: int) -> None:
     """The rules for a value inside a JSON document (or a list field)."""
     if depth > MAX_DEPTH:
-        raise ValueError(f"a JSON document may be nested at most {MAX_DEPTH} levels deep")
+        raise Refusal(f"a JSON document may be nested at most {MAX_DEPTH} levels deep")
     if isinstance(value, str):
         _text(value)
     elif isinstance(value, bool) or value is None:
         return
     elif isinstance(value, int):
         if not -INT64 <= value < INT64:
-            raise ValueError(f"{value} does not fit in 64 bits, the most JSON keeps here")
+            raise Refusal(f"{value} does not fit in 64 bits, the most JSON keeps here")
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError("NaN and infinity cannot be stored; send a finite number")
+            raise Refusal("NaN and infinity cannot be stored; send a finite number")
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ValueError(f"JSON object keys are strings, not {type(key).__name__}")
-            _text(key)
-            _document(item, depth + 1)
+                raise Refusal(f"JSON object keys are strings, not {type(key).__name__}")
+            try:
+                _text(key)
+                _document(item, depth + 1)
+            except Refusal as exc:
+                raise exc.inside(key) from None
     elif isinstance(value, list | tuple):
-        for item in value:
-            _document(item, depth + 1)
+        for index, item in enumerate(value):
+            try:
+                _document(item, depth + 1)
+            except Refusal as exc:
+                raise exc.inside(index) from None
     elif isinstance(value, BaseModel):
-        return  # a nested model checked its own fields
+        for name, item in value:  # a nested document: its fields, as stored
+            try:
+                _document(item, depth + 1)
+            except Refusal as exc:
+                raise exc.inside(name) from None
+    elif isinstance(value, SecretStr):
+        _text(value.get_secret_value())
     elif isinstance(value, datetime):
         _aware(value)
 
 
 def _aware(value: datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
+        raise Refusal(
             f"naive datetime {value.isoformat()} has no timezone; pass an aware datetime "
             "such as datetime.now(UTC)"
         )
@@ -97,14 +127,14 @@ def check(value: Any, *, column: bool) -> Any:
         limit = INT32 if column else INT64
         if not -limit <= value < limit:
             bits = 32 if column else 64
-            raise ValueError(f"{value} does not fit in {bits} bits; use a smaller number")
+            raise Refusal(f"{value} does not fit in {bits} bits; use a smaller number")
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError("NaN and infinity cannot be stored; send a finite number")
+            raise Refusal("NaN and infinity cannot be stored; send a finite number")
     elif isinstance(value, datetime):
         _aware(value)
     elif isinstance(value, SecretStr):
         _text(value.get_secret_value())
-    elif isinstance(value, Mapping | list | tuple):
+    elif isinstance(value, Mapping | list | tuple | BaseModel):
         _document(value, 1)
     return value

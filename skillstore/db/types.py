@@ -35,6 +35,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
+from skillstore.db import storable
 from skillstore.errors import EmbeddingError, ValidationError
 
 if TYPE_CHECKING:
@@ -164,7 +165,8 @@ class PydanticJSON(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        return self._adapter.dump_python(self._adapter.validate_python(value), mode="json")
+        document = storable.check(self._adapter.validate_python(value), column=False)
+        return self._adapter.dump_python(document, mode="json")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else self._adapter.validate_python(value)
