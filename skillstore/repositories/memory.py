@@ -10,8 +10,8 @@ Versioning is by supersession: a new row, the old one ``superseded`` pointing at
 logged in one transaction. Tags are plain rows (``memory_tag``), normalised to lower
 case so that "Billing" and "billing" are one tag. A memory given without ``embedding``
 is embedded from its ``content`` when the store has an embedder (one call for a whole
-`add_many` batch); without one it is stored without a vector (still found by tag, pin
-or id, just not by similarity).
+`add_many` batch); without one it is refused with `EmbeddingError` (a memory that no
+search could ever find is not stored silently).
 """
 
 from __future__ import annotations
