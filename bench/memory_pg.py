@@ -37,6 +37,7 @@ from bench._common import (
     workload,
 )
 from skillstore import Memory, Store
+from skillstore.db.base import table_of
 from skillstore.db.engine import register_vector_codec
 from skillstore.vector import nearest
 
@@ -210,8 +211,8 @@ async def main() -> None:
         truth_all = [{ids[i // per][i % per] for i in ground_truth(matrix, q)} for q in queries]
         hnsw = await conn.prepare(HNSW_SQL)
         async with store.session() as s:
-            session = s._ctx.session
-            call = lambda q: nearest(session, store.settings, Memory, q, k=K)  # noqa: E731
+            uow = s._ctx.uow  # the session's unit of work: what repositories search through
+            call = lambda q: nearest(uow, store, table_of(Memory), q, k=K)  # noqa: E731
             found = [{n.id for n in await call(q)} for q in queries]
             ours = recall(found, truth_all)
             tuned_ef, tuned_recall = None, 0.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -45,14 +46,28 @@ def _first_line(exc: BaseException) -> str:
 
 async def diagnose(settings: StoreSettings) -> list[Check]:
     """Run every check against ``settings``; never raises."""
+    installed = _installed()
     try:
         engine = create_engine(settings, migrations=True)
     except SkillstoreError as exc:
-        return [Check("database", "problem", str(exc))]
+        return [installed, Check("database", "problem", str(exc))]
     try:
-        return await _diagnose(engine, settings)
+        return [installed, *await _diagnose(engine, settings)]
     finally:
         await engine.dispose()
+
+
+def _installed() -> Check:
+    """Which distribution is installed: the public index has an unrelated ``skillstore``."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("skillstore")
+    except metadata.PackageNotFoundError:
+        return Check("installed", "info", "skillstore is imported from a source tree")
+    return Check(
+        "installed", "info", f"skillstore {version}, imported from {Path(__file__).parent}"
+    )
 
 
 async def _diagnose(engine: AsyncEngine, settings: StoreSettings) -> list[Check]:

@@ -54,6 +54,20 @@ def settings_for(url: str | None) -> StoreSettings:
     return settings.model_copy(update={"database_url": url}) if url else settings
 
 
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite database URL whose file does not exist (else None): opening
+    it would create an empty file, which a read-only command must not do."""
+    from pathlib import Path
+
+    from skillstore.db.urls import parse_url
+
+    parsed, _ = parse_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if Path(database).exists() else database
+
+
 def run(fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
     """Run an async command body; turn `SkillstoreError` into one clean line."""
 
@@ -79,7 +93,7 @@ async def open_store(url: str | None, **overrides: Any) -> Store:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="skillstore")
+@click.version_option(package_name="skillstore", prog_name="skillstore")
 def main() -> None:
     """skillstore: typed persistence for agent builders, on SQLite or PostgreSQL + pgvector.
 
@@ -112,7 +126,7 @@ async def db_upgrade(revision: str, url: str | None) -> None:
     click.echo(f"database at revision {at} ({'head' if at == _migrate.head() else 'not head'})")
 
 
-@db.command("downgrade")
+@db.command("downgrade", context_settings={"ignore_unknown_options": True})
 @click.argument("revision")
 @url_option
 @run
@@ -139,7 +153,14 @@ async def db_current(url: str | None) -> None:
     Example:
       skillstore db current
     """
-    async with await open_store(url) as store:
+    settings = settings_for(url)
+    missing = missing_sqlite_file(settings.database_url)
+    if missing:
+        click.echo(
+            f"base (empty) (no database file at {missing}: `skillstore db upgrade` creates it)"
+        )
+        return
+    async with await Store.open(settings=settings) as store:
         at = await _migrate.current(store.settings)
     newest = _migrate.head()
     state = "head" if at == newest else f"behind head {newest}: run `skillstore db upgrade`"

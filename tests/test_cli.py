@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib import metadata
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
@@ -75,3 +78,13 @@ def test_keys_rotate_without_a_key_says_how_to_configure(empty_url: str) -> None
     )
     assert code == 1
     assert "SKILLSTORE_ENCRYPTION_KEYS" in err
+
+
+def test_version_and_doctor_name_the_installed_distribution(tmp_path: Path) -> None:
+    version = metadata.version("skillstore")
+    code, out, _ = invoke("--version")
+    assert (code, out.strip()) == (0, f"skillstore, version {version}")
+    _, out, _ = invoke("doctor", "--url", f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    first = out.splitlines()[0]
+    assert first.split()[:2] == ["info", "installed"]
+    assert f"skillstore {version}," in first

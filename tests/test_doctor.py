@@ -95,7 +95,7 @@ def test_a_database_not_migrated_is_a_problem(empty_url: str) -> None:
 def test_an_unreachable_server_is_one_problem_line() -> None:
     code, lines, output = doctor("postgresql+asyncpg://app:secret@127.0.0.1:1/app")
     assert code == 1
-    assert list(lines) == ["database"]
+    assert list(lines) == ["installed", "database"]
     assert lines["database"].startswith("problem")
     assert "cannot connect" in lines["database"]
     assert "secret" not in output

@@ -25,44 +25,22 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic_core import from_json
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from skillstore.errors import BackendNotSupportedError
+from skillstore.db.urls import parse_url
 from skillstore.settings import StoreSettings
-
-SUPPORTED = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
-
-
-def normalize_url(url: str) -> sa.URL:
-    """Parse ``url`` and pick the async driver; raise `BackendNotSupportedError` otherwise."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise BackendNotSupportedError(
-            f"cannot parse database URL {url!r}; expected e.g. "
-            "sqlite+aiosqlite:///./skillstore.db or postgresql+asyncpg://user:pw@host/db"
-        ) from exc
-    backend = parsed.get_backend_name()
-    if backend not in SUPPORTED:
-        raise BackendNotSupportedError(
-            f"database backend {backend!r} is not supported; use SQLite "
-            "(sqlite+aiosqlite:///path.db) or PostgreSQL (postgresql+asyncpg://...)"
-        )
-    return parsed.set(drivername=SUPPORTED[backend])
 
 
 def create_engine(settings: StoreSettings, *, migrations: bool = False) -> AsyncEngine:
     """Build the engine for ``settings.database_url`` with the backend's connection set-up
     (see the module docstring for what ``migrations`` changes)."""
-    url = normalize_url(settings.database_url)
-    options: dict[str, Any]
+    url, connect_args = parse_url(settings.database_url)
+    options: dict[str, Any] = {"connect_args": connect_args}
     if migrations:
-        options = {"poolclass": NullPool}
+        options |= {"poolclass": NullPool}
     else:
-        options = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
+        options |= {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
         if url.get_backend_name() == "postgresql":
             options |= {"pool_size": settings.pool_size, "max_overflow": settings.pool_overflow}
     # pydantic-core's parser: what JSON columns hold comes back in a fifth of the time.

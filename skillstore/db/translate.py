@@ -18,12 +18,15 @@ from skillstore.errors import (
     AppendOnlyError,
     ConflictError,
     DatabaseError,
+    MigrationError,
     SkillstoreError,
     ValidationError,
 )
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>.+)")
 _SQLITE_CHECK = re.compile(r"CHECK constraint failed: (?P<name>\S+)")
+# SQLite: "no such table: team"; PostgreSQL: 'relation "team" does not exist'.
+_MISSING_TABLE = re.compile(r'no such table: (?P<table>\w+)|relation "(?P<pg>\w+)" does not exist')
 
 
 def _constraint_name(orig: BaseException) -> str | None:
@@ -44,6 +47,13 @@ def translate(error: sa_exc.SQLAlchemyError) -> SkillstoreError:
         start = text.find(" ", text.find("]") + 1) if text.startswith("(") else 0
         return AppendOnlyError(
             text[start:].strip() + "; append-only rows cannot be updated or deleted"
+        )
+    missing = _MISSING_TABLE.search(text)
+    if missing:
+        return MigrationError(
+            f"table {missing.group('table') or missing.group('pg')} does not exist: this "
+            "database has not been migrated; run `skillstore db upgrade` (or "
+            "`await store.upgrade()`) first"
         )
     if isinstance(error, sa_exc.IntegrityError):
         return _integrity(text, orig)
