@@ -13,11 +13,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from skillstore._fastapi import SessionDependency
 from skillstore.db.engine import create_engine
 from skillstore.db.statements import Statements
 from skillstore.db.translate import translated
@@ -381,28 +382,9 @@ class Store:
             raise
         await uow.finish(commit=True)
 
-    def session_dependency(
-        self, *, team_from: Literal["path", "header", "none"] = "path", name: str = "team_id"
-    ) -> Callable[..., AsyncIterator[StoreSession]]:
-        """A FastAPI dependency yielding one `StoreSession` per request (needs fastapi).
-
-        The session commits after the endpoint returns and rolls back if it raises.
-        ``team_from`` says where the team id is read: the path parameter ``name``
-        (``/teams/{team_id}/agents``), the header ``name`` (e.g. ``"X-Team-Id"``), or
-        ``"none"`` for a global session. Check that the caller may use that team in your
-        own dependency; the store only scopes to it.
-
-        Example::
-
-            Session = Annotated[StoreSession, Depends(store.session_dependency())]
-
-            @app.get("/teams/{team_id}/agents")
-            async def agents(s: Session) -> list[AgentConfigRead]:
-                return await s.agents.find()
-        """
-        from skillstore._fastapi import session_dependency
-
-        return session_dependency(self, team_from=team_from, name=name)
+    # A FastAPI dependency per request; on the class, it finds the store in the lifespan
+    # state (see `skillstore._fastapi`).
+    session_dependency = SessionDependency()
 
     async def rotate_keys(
         self, *, batch_size: int = 500, on_progress: Callable[[int, int], None] | None = None

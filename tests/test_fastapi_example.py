@@ -8,9 +8,12 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
 
+from examples import fastapi_app as example
 from examples.fastapi_app import create_app
-from skillstore import AgentConfig, Store, StoreSession
+from skillstore import AgentConfig, SkillstoreError, Store, StoreSession
+from tests.backends import TEST_DIMENSIONS, TEST_KEY, Backend
 from tests.factories import agent_data, count_rows, make_team
 
 
@@ -125,3 +128,73 @@ async def test_session_dependency_reads_the_team_from_a_header(embedding_store: 
         bad = await client.get("/whoami", headers={"X-Team-Id": "not-a-uuid"})
         assert bad.status_code == 422
     assert uuid.UUID(ok.json()) == team.id
+
+
+@pytest.fixture
+async def migrated_url(backend: Backend) -> str:
+    return await backend.migrated_url()
+
+
+def test_routes_declared_at_import_find_the_store_opened_in_the_lifespan(
+    migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKILLSTORE_DATABASE_URL", migrated_url)
+    monkeypatch.setenv("SKILLSTORE_ENCRYPTION_KEYS", TEST_KEY)
+    monkeypatch.setenv("SKILLSTORE_EMBEDDING_DIMENSIONS", str(TEST_DIMENSIONS))
+    monkeypatch.setenv("SKILLSTORE_BCRYPT_ROUNDS", "4")
+    paths = set(example.app.openapi()["paths"])
+    assert {"/users", "/teams", "/teams/{team_id}/agents", "/teams/{team_id}/members"} <= paths
+    with TestClient(example.create_app()) as client:  # runs the lifespan: Store.open from env
+        user = client.post(
+            "/users",
+            json={"email": "ada@example.com", "display_name": "Ada", "password": "correct-horse-1"},
+        )
+        assert user.status_code == 201, user.text
+        assert "password" not in user.json()
+        owner = {"X-User-Id": user.json()["id"]}
+        team = client.post("/teams", json={"name": "Ada's", "slug": "adas"}, headers=owner)
+        assert team.status_code == 201, team.text
+        team_id = team.json()["id"]
+        friend = client.post(
+            "/users",
+            json={"email": "bo@example.com", "display_name": "Bo", "password": "correct-horse-2"},
+        ).json()
+        added = client.post(
+            f"/teams/{team_id}/members", json={"user_id": friend["id"]}, headers=owner
+        )
+        assert added.status_code == 201, added.text
+        roles = {m["user_id"]: m["role"] for m in client.get(f"/teams/{team_id}/members").json()}
+        assert roles == {user.json()["id"]: "owner", friend["id"]: "member"}
+        agent = client.post(f"/teams/{team_id}/agents", json=agent_data(), headers=owner)
+        assert agent.status_code == 201, agent.text
+        assert client.get(f"/teams/{team_id}/agents").json()[0]["id"] == agent.json()["id"]
+
+
+def test_a_request_without_an_open_store_says_how_to_provide_one() -> None:
+    app = FastAPI()
+    app.add_exception_handler(SkillstoreError, example.skillstore_error)
+    app.include_router(example.router)
+    with TestClient(app) as client:
+        response = client.get(f"/teams/{uuid.uuid4()}/agents")
+    assert response.status_code == 500
+    assert "yield {'store': store} from the app's lifespan" in response.json()["detail"]
+
+
+async def test_422s_point_at_each_field(client: httpx.AsyncClient, embedding_store: Store) -> None:
+    team = await make_team(embedding_store)
+    base, author = f"/teams/{team.id}/agents", {"X-User-Id": str(team.owner_id)}
+    unknown = await client.post(base, json={**agent_data(), "nmae": "x"}, headers=author)
+    assert unknown.status_code == 422
+    assert ["body", "nmae"] in [e["loc"] for e in unknown.json()["detail"]]
+    short = await client.post(
+        "/users", json={"email": "not-an-email", "display_name": "", "password": "x"}
+    )
+    assert short.status_code == 422
+    locs = [e["loc"] for e in short.json()["detail"]]
+    assert ["body", "email"] in locs
+    assert ["body", "display_name"] in locs
+    assert ["body", "password"] in locs
+    assert "not-an-email" not in short.text  # the input (a password, often) is not echoed
+    no_owner = await client.post("/teams", json={"name": "t", "slug": "t"})
+    assert no_owner.status_code == 422  # the X-User-Id header is required
+    assert ["header", "X-User-Id"] in [e["loc"] for e in no_owner.json()["detail"]]
