@@ -1,0 +1,1 @@
+"""Optional adapters to agent frameworks: `langchain` (a VectorStore) and `langgraph`."""
