@@ -9,11 +9,19 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
-from skillstore import Store, TeamCreate, UserCreate
+from skillstore import Store, TeamCreate, UserCreate, _migrate
 from skillstore.cli import main
 from skillstore.db.urls import parse_url
 from skillstore.errors import MigrationError, ValidationError
 from tests.backends import TEST_KEY, Backend, store_settings
+
+
+def _before_head() -> str:
+    revision = int(_migrate.head() or "0")
+    return f"{revision - 1:04d}"
+
+
+BEFORE_HEAD = _before_head()  # revisions are numbered 0001, 0002, ...
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -80,8 +88,8 @@ def test_db_downgrade_takes_a_relative_revision(tmp_path: Path) -> None:
     assert invoke("db", "upgrade", "--url", url)[0] == 0
     code, out, err = invoke("db", "downgrade", "-1", "--url", url)
     assert code == 0, err
-    assert out.strip() == "database at revision 0007"
-    assert invoke("db", "current", "--url", url)[1].startswith("0007 (behind head")
+    assert out.strip() == f"database at revision {BEFORE_HEAD}"
+    assert invoke("db", "current", "--url", url)[1].startswith(f"{BEFORE_HEAD} (behind head")
 
 
 @pytest.fixture
@@ -97,7 +105,7 @@ async def empty_url(backend: Backend) -> str:
 def test_db_downgrade_minus_one_on_both_backends(migrated_url: str) -> None:
     url = migrated_url
     code, out, err = invoke("db", "downgrade", "-1", "--url", url)
-    assert (code, out.strip()) == (0, "database at revision 0007"), err
+    assert (code, out.strip()) == (0, f"database at revision {BEFORE_HEAD}"), err
     assert invoke("db", "upgrade", "--url", url)[0] == 0
 
 

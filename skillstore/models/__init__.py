@@ -177,6 +177,7 @@ if TYPE_CHECKING:
     )
 
 MODULES: dict[str, tuple[str, ...]] = {
+    "checkpoint": ("LangGraphBlob", "LangGraphCheckpoint", "LangGraphWrite"),
     "agent": (
         "AgentConfig",
         "AgentConfigCreate",
