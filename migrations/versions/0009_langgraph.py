@@ -1,4 +1,4 @@
-"""LangGraph checkpoints, pending writes and channel values, per team
+"""LangGraph checkpoints, pending writes, channel values and store items, per team
 
 The tables of `skillstore.integrations.langgraph.SkillstoreSaver`. Keys start with
 ``team_id`` (the tenant guard and, for a distributed database, the shard key); the
@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from skillstore.db.types import JSON, UTCDateTime
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -72,7 +74,25 @@ def upgrade() -> None:
         key=["checkpoint_id", "task_id", "idx"],
     )
 
+    op.create_table(
+        "store_item",
+        sa.Column("team_id", sa.Uuid(), nullable=False),
+        sa.Column("prefix", TEXT, nullable=False),
+        sa.Column("key", TEXT, nullable=False),
+        sa.Column("value", JSON, nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("ttl_minutes", sa.Float(), nullable=True),
+        sa.Column("expires_at", UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["team_id"], ["team.id"], name=op.f("fk_store_item_team_id_team"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("team_id", "prefix", "key", name=op.f("pk_store_item")),
+    )
+    op.create_index(op.f("ix_store_item_expires_at"), "store_item", ["expires_at"])
+
 
 def downgrade() -> None:
-    for table in ("checkpoint_write", "checkpoint_blob", "checkpoint"):
+    op.drop_index(op.f("ix_store_item_expires_at"), table_name="store_item")
+    for table in ("store_item", "checkpoint_write", "checkpoint_blob", "checkpoint"):
         op.drop_table(table)

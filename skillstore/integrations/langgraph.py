@@ -37,10 +37,13 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from skillstore.db.base import table_of
 from skillstore.errors import ValidationError
 from skillstore.integrations._sync import SyncRunner
+from skillstore.integrations.langgraph_store import SkillstoreStore
 from skillstore.models.checkpoint import LangGraphBlob, LangGraphCheckpoint, LangGraphWrite
 
 if TYPE_CHECKING:
     from skillstore.store import Store, StoreSession
+
+__all__ = ["SkillstoreSaver", "SkillstoreStore"]
 
 CHECKPOINTS = table_of(LangGraphCheckpoint)
 BLOBS = table_of(LangGraphBlob)

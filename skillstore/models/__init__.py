@@ -177,7 +177,7 @@ if TYPE_CHECKING:
     )
 
 MODULES: dict[str, tuple[str, ...]] = {
-    "checkpoint": ("LangGraphBlob", "LangGraphCheckpoint", "LangGraphWrite"),
+    "checkpoint": ("LangGraphBlob", "LangGraphCheckpoint", "LangGraphItem", "LangGraphWrite"),
     "agent": (
         "AgentConfig",
         "AgentConfigCreate",

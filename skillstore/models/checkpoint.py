@@ -12,9 +12,13 @@ LangGraph's serializer's ``(type, bytes)``.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+
+from skillstore.db.types import JSON, UTCDateTime
 
 
 class ThreadKey(SQLModel):
@@ -61,3 +65,20 @@ class LangGraphWrite(ThreadKey, table=True):
     type: str
     blob: bytes = Field(sa_type=sa.LargeBinary)
     task_path: str = ""
+
+
+class LangGraphItem(SQLModel, table=True):
+    """One item of LangGraph's long-term store: ``prefix`` is the namespace joined by
+    ``"."`` (which LangGraph forbids inside a label), so a namespace prefix is a range
+    of the primary key's index. ``expires_at`` is set for items put with a TTL."""
+
+    __tablename__ = "store_item"
+
+    team_id: uuid.UUID = Field(foreign_key="team.id", ondelete="CASCADE", primary_key=True)
+    prefix: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    ttl_minutes: float | None = None
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
