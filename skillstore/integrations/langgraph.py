@@ -34,20 +34,20 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from skillstore.db.base import table_of
 from skillstore.errors import ValidationError
+from skillstore.integrations import _checkpoint_sql as sql
 from skillstore.integrations._sync import SyncRunner
 from skillstore.integrations.langgraph_store import SkillstoreStore
-from skillstore.models.checkpoint import LangGraphBlob, LangGraphCheckpoint, LangGraphWrite
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from skillstore.db.unit import UnitOfWork
     from skillstore.store import Store, StoreSession
 
 __all__ = ["SkillstoreSaver", "SkillstoreStore"]
 
-CHECKPOINTS = table_of(LangGraphCheckpoint)
-BLOBS = table_of(LangGraphBlob)
-WRITES = table_of(LangGraphWrite)
+CHECKPOINTS, BLOBS, WRITES = sql.CHECKPOINTS, sql.BLOBS, sql.WRITES
 
 
 class SkillstoreSaver(BaseCheckpointSaver[str]):
@@ -201,14 +201,16 @@ class SkillstoreSaver(BaseCheckpointSaver[str]):
 
     async def _get_tuple(self, store: Store, config: RunnableConfig) -> CheckpointTuple | None:
         conf = config["configurable"]
-        thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
-        query = sa.select(CHECKPOINTS).where(*self._mine(CHECKPOINTS, thread_id, ns))
+        params = {"team": self.team_id, "thread": str(conf["thread_id"])}
+        params["ns"] = conf.get("checkpoint_ns", "")
         if checkpoint_id := get_checkpoint_id(config):
-            query = query.where(CHECKPOINTS.c.checkpoint_id == checkpoint_id)
-        query = query.order_by(CHECKPOINTS.c.checkpoint_id.desc()).limit(1)
+            params["checkpoint"] = checkpoint_id
+            prepared = store.statements.get(("langgraph", "by_id"), sql.by_id)
+        else:
+            prepared = store.statements.get(("langgraph", "latest"), sql.latest)
         async with store.session(team_id=self.team_id, readonly=True) as s:
-            row = (await s.execute(query)).first()
-            return None if row is None else await self._tuple(s, row)
+            found = await unit_of(s).one(prepared, params)
+            return None if found is None else await self._tuple(s, sql.row_of(found))
 
     async def _list(
         self,
@@ -218,7 +220,7 @@ class SkillstoreSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None,
         limit: int | None,
     ) -> builtins.list[CheckpointTuple]:
-        query = sa.select(CHECKPOINTS).where(CHECKPOINTS.c.team_id == self.team_id)
+        query = sa.select(*sql.CHECKPOINT_COLUMNS).where(CHECKPOINTS.c.team_id == self.team_id)
         if config is not None:
             conf = config["configurable"]
             query = query.where(CHECKPOINTS.c.thread_id == str(conf["thread_id"]))
@@ -233,7 +235,7 @@ class SkillstoreSaver(BaseCheckpointSaver[str]):
         )
         found: builtins.list[CheckpointTuple] = []
         async with store.session(team_id=self.team_id, readonly=True) as s:
-            for row in (await s.execute(query)).all():
+            for row in map(sql.row_of, (await s.execute(query)).all()):
                 if limit is not None and len(found) >= limit:
                     break
                 metadata = self.serde.loads_typed((row.metadata_type, row.metadata))
@@ -243,31 +245,26 @@ class SkillstoreSaver(BaseCheckpointSaver[str]):
         return found
 
     async def _tuple(
-        self, s: StoreSession, row: Any, metadata: CheckpointMetadata | None = None
+        self, s: StoreSession, row: sql.CheckpointRow, metadata: CheckpointMetadata | None = None
     ) -> CheckpointTuple:
         checkpoint: Checkpoint = self.serde.loads_typed((row.type, row.checkpoint))
         versions = {channel: str(v) for channel, v in checkpoint["channel_versions"].items()}
+        uow, statements = unit_of(s), self.store.statements
+        params = {"team": self.team_id, "thread": row.thread_id, "ns": row.checkpoint_ns}
         values: dict[str, Any] = {}
         if versions:
-            blobs = sa.select(BLOBS.c.channel, BLOBS.c.version, BLOBS.c.type, BLOBS.c.blob).where(
-                *self._mine(BLOBS, row.thread_id, row.checkpoint_ns),
-                BLOBS.c.channel.in_(list(versions)),
-                BLOBS.c.version.in_(list(set(versions.values()))),
-            )
-            for blob in (await s.execute(blobs)).all():
-                if versions.get(blob.channel) == blob.version and blob.type != "empty":
-                    values[blob.channel] = self.serde.loads_typed((blob.type, blob.blob))
-        writes = (
-            sa.select(WRITES.c.task_id, WRITES.c.channel, WRITES.c.type, WRITES.c.blob)
-            .where(
-                *self._mine(WRITES, row.thread_id, row.checkpoint_ns),
-                WRITES.c.checkpoint_id == row.checkpoint_id,
-            )
-            .order_by(WRITES.c.task_path, WRITES.c.task_id, WRITES.c.idx)
-        )
+            blobs = statements.get(("langgraph", "blobs"), sql.blobs)
+            for channel, version, kind, blob in await uow.rows(
+                blobs, {**params, "channels": list(versions)}
+            ):
+                if versions.get(channel) == version and kind != "empty":
+                    values[channel] = self.serde.loads_typed((kind, blob))
+        writes = statements.get(("langgraph", "writes"), sql.writes)
         pending = [
-            (w.task_id, w.channel, self.serde.loads_typed((w.type, w.blob)))
-            for w in (await s.execute(writes)).all()
+            (task_id, channel, self.serde.loads_typed((kind, blob)))
+            for task_id, channel, kind, blob in await uow.rows(
+                writes, {**params, "checkpoint": row.checkpoint_id}
+            )
         ]
         where = {"thread_id": row.thread_id, "checkpoint_ns": row.checkpoint_ns}
         return CheckpointTuple(
@@ -314,10 +311,16 @@ class SkillstoreSaver(BaseCheckpointSaver[str]):
             "metadata_type": meta_kind,
             "metadata": meta,
         }
+        statements = store.statements
         async with store.session(team_id=self.team_id) as s:
+            uow = unit_of(s)
             if blobs:
-                await s.execute(self._insert(store, BLOBS, blobs, replace=False))
-            await s.execute(self._insert(store, CHECKPOINTS, [row], replace=True))
+                insert = statements.get(("langgraph", "put_blob"), self._insert(store, BLOBS))
+                await uow.run_many(insert, blobs)
+            upsert = statements.get(
+                ("langgraph", "put_checkpoint"), self._insert(store, CHECKPOINTS, replace=True)
+            )
+            await uow.rows(upsert, row)
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -352,8 +355,10 @@ class SkillstoreSaver(BaseCheckpointSaver[str]):
             rows.append({**key, "idx": index, "channel": channel, "type": kind, "blob": blob})
         # Special writes (errors, interrupts: negative indexes) replace; the rest are kept.
         replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        name = ("langgraph", "put_writes", replace)
+        insert = store.statements.get(name, self._insert(store, WRITES, replace=replace))
         async with store.session(team_id=self.team_id) as s:
-            await s.execute(self._insert(store, WRITES, rows, replace=replace))
+            await unit_of(s).run_many(insert, rows)
 
     async def _delete_thread(self, store: Store, thread_id: str) -> None:
         async with store.session(team_id=self.team_id) as s:
@@ -362,23 +367,11 @@ class SkillstoreSaver(BaseCheckpointSaver[str]):
 
     @staticmethod
     def _insert(
-        store: Store, table: sa.Table, rows: builtins.list[dict[str, Any]], *, replace: bool
-    ) -> sa.Executable:
-        """``INSERT … ON CONFLICT (primary key) DO NOTHING`` (or ``DO UPDATE``)."""
-        from sqlalchemy.dialects import postgresql, sqlite
+        store: Store, table: sa.Table, *, replace: bool = False
+    ) -> Callable[[], sa.Executable]:
+        return lambda: sql.insert(store.dialect, table, replace=replace)
 
-        keys = [c.name for c in table.primary_key.columns]
-        others = [c.name for c in table.columns if c.name not in keys]
-        if store.dialect == "postgresql":
-            pg = postgresql.insert(table).values(rows)
-            if not replace:
-                return pg.on_conflict_do_nothing(index_elements=keys)
-            return pg.on_conflict_do_update(
-                index_elements=keys, set_={name: pg.excluded[name] for name in others}
-            )
-        lite = sqlite.insert(table).values(rows)
-        if not replace:
-            return lite.on_conflict_do_nothing(index_elements=keys)
-        return lite.on_conflict_do_update(
-            index_elements=keys, set_={name: lite.excluded[name] for name in others}
-        )
+
+def unit_of(s: StoreSession) -> UnitOfWork:
+    """The session's unit of work: prepared statements run there with one driver call."""
+    return s._ctx.uow
