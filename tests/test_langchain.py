@@ -124,7 +124,10 @@ async def test_documents_are_skillstore_documents_and_a_retriever_works(
     async with vectorstore.store.session(team_id=vectorstore.team_id) as s:
         (chunk,) = await s.documents.chunks("default:d1")
     assert chunk.content == "deploys on Tuesday"
-    assert chunk.metadata == {"team": "ops", "skillstore": {"collection": "default", "dims": 6}}
+    assert chunk.metadata == {
+        "team": "ops",
+        "skillstore": {"collection": "default", "dims": 6, "id": "d1"},
+    }
     retrieved = await vectorstore.as_retriever(search_kwargs={"k": 1}).ainvoke("deploys")
     assert retrieved == [
         Document(page_content="deploys on Tuesday", metadata={"team": "ops"}, id="d1")
@@ -138,3 +141,25 @@ def test_the_readme_example_runs(tmp_path: Path) -> None:
     assert found == [
         Document(page_content="Dana prefers email", metadata={"kind": "crm"}, id="dana")
     ]
+
+
+async def test_memories_kind_are_memories_the_store_searches_and_retrieves(
+    committed_store: Store,
+) -> None:
+    team = await make_team(committed_store)
+    vectorstore = SkillstoreVectorStore(
+        committed_store, team_id=team.id, embedding=DeterministicFakeEmbedding(size=6),
+        kind="memories",
+    )  # fmt: skip
+    try:
+        await vectorstore.aadd_texts(["Dana prefers email"], [{"source": "crm"}], ids=["dana"])
+        async with committed_store.session(team_id=team.id) as s:
+            (memory,) = await s.memories.find(metadata={"source": "crm"})
+            assert memory.content == "Dana prefers email"
+            assert memory.memory_type == "semantic"
+            assert len(await s.memories.history(memory.id)) == 1
+        await vectorstore.aadd_texts(["Dana prefers phone"], [{"source": "crm"}], ids=["dana"])
+        (document,) = await vectorstore.aget_by_ids(["dana"])
+        assert document.page_content == "Dana prefers phone"
+    finally:
+        vectorstore.close()

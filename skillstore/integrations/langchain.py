@@ -1,8 +1,10 @@
-"""`SkillstoreVectorStore`: a LangChain ``VectorStore`` on skillstore's documents.
+"""`SkillstoreVectorStore`: a LangChain ``VectorStore`` on skillstore's documents or memories.
 
-Each LangChain document is one chunk (``chunk_index`` 0) of the team's ``document``
-table, so it is tenant-scoped, searched by the same exact-within-a-tenant vector path
-as every skillstore search, and visible to ``s.documents``. How LangChain's notions map:
+With ``kind="documents"`` (the default) each LangChain document is one chunk
+(``chunk_index`` 0) of the team's ``document`` table, visible to ``s.documents``; with
+``kind="memories"`` it is a ``semantic`` memory, visible to ``s.memories`` (its search,
+retrieval and history). Either way it is tenant-scoped and searched by the same
+exact-within-a-tenant vector path as every skillstore search. How LangChain's notions map:
 
 - **ids** are the caller's strings, kept as given: the row's ``document_id`` is
   ``"<collection>:<id>"`` and its primary key a UUID derived from team, collection and
@@ -30,24 +32,23 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
 from skillstore.errors import EmbeddingError, ValidationError
+from skillstore.integrations._langchain_kinds import RESERVED, Documents, Kind, Memories
 from skillstore.integrations._sync import SyncRunner
-from skillstore.models import DocumentEmbeddingCreate, DocumentEmbeddingRead
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from skillstore.store import Store, StoreSession
+    from skillstore.store import Store
 
-RESERVED = "skillstore"
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-_IDS = uuid.UUID("6f1c3f0e-5b7e-4e55-9d1a-6c1b1f3a7d20")
+KINDS: dict[str, type[Documents] | type[Memories]] = {"documents": Documents, "memories": Memories}
 
 
 class SkillstoreVectorStore(VectorStore):
@@ -60,13 +61,17 @@ class SkillstoreVectorStore(VectorStore):
         team_id: uuid.UUID,
         embedding: Embeddings,
         collection: str = "default",
+        kind: Literal["documents", "memories"] = "documents",
     ) -> None:
         if not COLLECTION_NAME.match(collection):
             raise ValidationError(
                 f"collection {collection!r} must be 1-100 letters, digits, '_', '.' or '-'"
             )
+        if kind not in KINDS:
+            raise ValidationError(f"kind must be 'documents' or 'memories', not {kind!r}")
         self.store, self.team_id, self.collection = store, team_id, collection
         self.embedding = embedding
+        self.kind: Kind = KINDS[kind](team_id, collection)
         self._sync = SyncRunner(store)
 
     @property
@@ -127,16 +132,8 @@ class SkillstoreVectorStore(VectorStore):
                 if RESERVED in meta:
                     raise ValidationError(f"metadata key {RESERVED!r} is reserved by skillstore")
                 padded, dims = self._padded(store, vector)
-                chunk = DocumentEmbeddingCreate.model_validate(
-                    {
-                        "id": self._row_id(key),
-                        "document_id": f"{self.collection}:{key}",
-                        "content": text,
-                        "metadata": {**meta, RESERVED: self._tag(dims)},
-                        "embedding": padded,
-                    }
-                )
-                await s.documents.upsert(chunk)
+                tagged = {**meta, RESERVED: {**self._tag(dims), "id": key}}
+                await self.kind.upsert(s, key, text, tagged, padded)
         return chosen
 
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
@@ -148,12 +145,12 @@ class SkillstoreVectorStore(VectorStore):
     async def _delete(self, store: Store, ids: list[str] | None) -> bool:
         async with store.session(team_id=self.team_id) as s:
             if ids is None:  # LangChain's "delete everything": this collection only
-                while chunks := await self._listed(s, limit=1000):
-                    for chunk in chunks:
-                        await s.documents.delete(chunk.id)
+                while listed := await self.kind.keys(s, 1000):
+                    for key, _ in listed:
+                        await self.kind.delete(s, key)
                 return True
             for key in ids:
-                await s.documents.delete(self._row_id(key))
+                await self.kind.delete(s, key)
         return True
 
     # ---- reading ---------------------------------------------------------------------
@@ -167,14 +164,9 @@ class SkillstoreVectorStore(VectorStore):
         if not ids:
             return []
         async with store.session(team_id=self.team_id) as s:
-            wanted = [f"{self.collection}:{key}" for key in ids]
-            found = await s.documents.find(document_id=wanted, limit=max(len(wanted), 1))
-        by_key = {self._document(c).id: self._document(c) for c in found}
+            found = await self.kind.get(s, ids)
+        by_key = {document.id: document for document in found}
         return [by_key[key] for key in ids if key in by_key]
-
-    async def _listed(self, s: StoreSession, *, limit: int) -> list[DocumentEmbeddingRead]:
-        mine = {RESERVED: {"collection": self.collection}}
-        return await s.documents.find(metadata=mine, limit=limit)
 
     async def asimilarity_search_by_vector(
         self, embedding: list[float], k: int = 4, **kwargs: Any
@@ -222,15 +214,15 @@ class SkillstoreVectorStore(VectorStore):
         padded, dims = self._padded(store, vector)
         metadata = {**(filter or {}), RESERVED: self._tag(dims)}
         async with store.session(team_id=self.team_id) as s:
-            hits = await s.documents.search(padded, k=k, metadata=metadata)
-            if not hits and await self._listed(s, limit=1):
-                other = (await self._listed(s, limit=1))[0].metadata[RESERVED]["dims"]
+            hits: list[tuple[Document, float]] = await self.kind.search(s, padded, k, metadata)
+            if not hits and (listed := await self.kind.keys(s, 1)):
+                other = listed[0][1]["dims"]
                 if other != dims:
                     raise EmbeddingError(
                         f"collection {self.collection!r} holds {other}-dimensional vectors; "
                         f"the query has {dims}: use the collection's embedding model"
                     )
-        return [(self._document(hit.chunk), hit.similarity) for hit in hits]
+        return hits
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         return lambda similarity: similarity
@@ -247,18 +239,18 @@ class SkillstoreVectorStore(VectorStore):
         store: Store | None = None,
         team_id: uuid.UUID | None = None,
         collection: str = "default",
+        kind: Literal["documents", "memories"] = "documents",
         **kwargs: Any,
     ) -> SkillstoreVectorStore:
         if store is None or team_id is None:
             raise ValidationError("from_texts needs store= and team_id=")
-        vectorstore = cls(store, team_id=team_id, embedding=embedding, collection=collection)
+        vectorstore = cls(
+            store, team_id=team_id, embedding=embedding, collection=collection, kind=kind
+        )
         vectorstore.add_texts(texts, metadatas, ids=list(ids) if ids else None, **kwargs)
         return vectorstore
 
     # ---- mapping ---------------------------------------------------------------------
-    def _row_id(self, key: str) -> uuid.UUID:
-        return uuid.uuid5(_IDS, f"{self.team_id}/{self.collection}/{key}")
-
     def _tag(self, dims: int) -> dict[str, Any]:
         return {"collection": self.collection, "dims": dims}
 
@@ -271,8 +263,3 @@ class SkillstoreVectorStore(VectorStore):
                 "dimensions (SKILLSTORE_EMBEDDING_DIMENSIONS, fixed at migration)"
             )
         return [*map(float, vector), *([0.0] * (width - len(vector)))], len(vector)
-
-    def _document(self, chunk: DocumentEmbeddingRead) -> Document:
-        metadata = {key: value for key, value in chunk.metadata.items() if key != RESERVED}
-        key = chunk.document_id.split(":", 1)[1]
-        return Document(id=key, page_content=chunk.content, metadata=metadata)
