@@ -32,7 +32,19 @@ class CheckpointRow(NamedTuple):
     metadata: bytes
 
 
-CHECKPOINT_COLUMNS = [CHECKPOINTS.c[name] for name in CheckpointRow._fields]
+CHECKPOINT_COLUMNS = [
+    CHECKPOINTS.c[name]
+    for name in (
+        "thread_id",
+        "checkpoint_ns",
+        "checkpoint_id",
+        "parent_checkpoint_id",
+        "type",
+        "checkpoint",
+        "metadata_type",
+        "metadata",
+    )
+]  # in CheckpointRow's order
 
 
 def thread(table: sa.Table) -> list[sa.ColumnElement[bool]]:
