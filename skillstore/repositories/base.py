@@ -330,11 +330,15 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
     async def _explain_refused(self, values: Mapping[str, Any], refs: Iterable[str]) -> None:
         """Raise why an insert or update wrote nothing: a missing reference or a taken key."""
         await self._require_references({c: values[c] for c in refs})
-        for constraint in self.table.constraints:
-            if not isinstance(constraint, sa.UniqueConstraint | sa.PrimaryKeyConstraint):
-                continue
-            cols = list(constraint.columns)
-            if not all(c.key in values for c in cols):
+        unique: list[sa.Index | sa.UniqueConstraint | sa.PrimaryKeyConstraint] = [
+            *(k for k in self.table.constraints if isinstance(k, sa.UniqueConstraint)),
+            *(k for k in self.table.constraints if isinstance(k, sa.PrimaryKeyConstraint)),
+            *(i for i in self.table.indexes if i.unique),
+        ]
+        for constraint in unique:
+            cols = [c for c in constraint.columns if isinstance(c, sa.Column)]
+            # A NULL never collides with anything: such a key cannot be the one taken.
+            if not all(values.get(c.key) is not None for c in cols):
                 continue
             taken = sa.select(sa.literal(1)).where(*(c == values[c.key] for c in cols))
             if await self._uow.one(self._store.statements.once(taken.limit(1))):
