@@ -85,6 +85,17 @@ class EmbeddingError(ValidationError):
     """An embedding has the wrong dimension or holds NaN/infinity."""
 
 
+class ForbiddenError(SkillstoreError):
+    """The session's actor may not do this: not a member of the team, or a role below
+    the one the operation needs. ``role`` is the actor's role (``None``: not a member),
+    ``needed`` the least role that may (``None``: only a session without an actor)."""
+
+    def __init__(self, message: str, *, role: str | None, needed: str | None) -> None:
+        super().__init__(message)
+        self.role = role
+        self.needed = needed
+
+
 class CredentialError(SkillstoreError):
     """Encryption keys are missing or cannot decrypt a value; the ciphertext is untouched."""
 
@@ -100,7 +111,8 @@ class InvalidTransitionError(SkillstoreError):
 class WebhookVerificationError(SkillstoreError):
     """A webhook call was refused (source IP, signature, or a disabled hook); it was audited.
 
-    ``reason`` is one of ``"ip_not_allowed"``, ``"bad_signature"``, ``"disabled"``.
+    ``reason`` is one of ``"ip_not_allowed"``, ``"bad_signature"``, ``"disabled"``,
+    ``"stale_timestamp"`` (outside ``webhook_tolerance_s``), ``"replayed_nonce"``.
     """
 
     def __init__(self, message: str, *, reason: str) -> None:
@@ -128,6 +140,7 @@ __all__ = [
     "CredentialError",
     "DatabaseError",
     "EmbeddingError",
+    "ForbiddenError",
     "InvalidTransitionError",
     "MigrationError",
     "NotFoundError",

@@ -86,6 +86,9 @@ class StoreSettings(BaseSettings):
     memory_retrieval_candidates: int = Field(default=50, ge=1, le=1000)
     """Nearest neighbours `retrieve` scores (plus pinned and related memories)."""
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    webhook_tolerance_s: int = Field(default=300, ge=1, le=86_400)
+    """How far a webhook call's signed timestamp may be from now (either way); its nonce
+    is remembered this long after that timestamp."""
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
 
     def __repr_args__(self) -> Any:

@@ -29,13 +29,16 @@ from skillstore.errors import (
     DatabaseError,
     EmbeddingError,
     SkillstoreError,
+    TenantRequiredError,
     ValidationError,
 )
 from skillstore.repositories.base import RepoContext
 from skillstore.settings import StoreSettings
 
 if TYPE_CHECKING:
+    from skillstore.authz import Actor
     from skillstore.crypto import Cipher
+    from skillstore.models.tenancy import UserRole
     from skillstore.repositories.agents import AgentRepository
     from skillstore.repositories.audit import AuditRepository
     from skillstore.repositories.client import ClientRepository, FeedbackRepository
@@ -67,6 +70,16 @@ class StoreSession:
     def team_id(self) -> uuid.UUID | None:
         """The team this session is scoped to, if any."""
         return self._ctx.team_id
+
+    @property
+    def actor(self) -> uuid.UUID | None:
+        """The user this session acts for (``store.session(actor=...)``), if any."""
+        return None if self._ctx.actor is None else self._ctx.actor.user_id
+
+    @property
+    def role(self) -> UserRole | None:
+        """The actor's role in the session's team (``None`` without an actor)."""
+        return None if self._ctx.actor is None else self._ctx.actor.role
 
     @property
     def readonly(self) -> bool:
@@ -347,20 +360,35 @@ class Store:
 
     @asynccontextmanager
     async def session(
-        self, team_id: uuid.UUID | None = None, *, readonly: bool = False
+        self,
+        team_id: uuid.UUID | None = None,
+        *,
+        readonly: bool = False,
+        actor: uuid.UUID | None = None,
     ) -> AsyncIterator[StoreSession]:
         """A unit of work; scoped to ``team_id`` when given. Commits on success.
 
         ``readonly=True`` refuses writes (and on SQLite never takes the write lock, as no
-        session that only reads does). On an exception it rolls back, then writes again
-        (and commits) only the audit entries recorded as durable, such as refused
-        webhook calls.
+        session that only reads does). ``actor``: the user the session acts for, whose
+        role in ``team_id`` every write is checked against (`skillstore.authz`); without
+        one, the session is the service's and nothing is checked. On an exception it
+        rolls back, then writes again (and commits) only the audit entries recorded as
+        durable, such as refused webhook calls.
+
+        Raises:
+            ForbiddenError: ``actor`` is not an active member of the team (at the start),
+                or a write needs a role the actor lacks.
+            TenantRequiredError: ``actor`` without ``team_id``.
         """
         if self._closed:
             raise SkillstoreError("this store is closed; open another with Store.open(...)")
         uow = UnitOfWork(self.connections, bind=self._bind, readonly=readonly)
         ctx = RepoContext(uow, team_id, self)
         try:
+            if actor is not None:
+                found = await self._actor(uow, team_id, actor)
+                uow.guard = found.check_write
+                ctx = RepoContext(uow, team_id, self, actor=found)
             yield StoreSession(ctx)
         except BaseException:
             with translated():
@@ -370,6 +398,40 @@ class Store:
             raise
         with translated():
             await uow.finish(commit=True)
+
+    async def _actor(self, uow: UnitOfWork, team_id: uuid.UUID | None, user_id: uuid.UUID) -> Actor:
+        """The actor's active membership in ``team_id`` (one indexed read)."""
+        from skillstore.authz import Actor, not_a_member, secret_tables
+        from skillstore.db.base import table_of
+        from skillstore.models.tenancy import TeamMembership, User, UserRole
+
+        if team_id is None:
+            raise TenantRequiredError(
+                "a session with actor= acts in one team: open it with "
+                "store.session(team_id=..., actor=...)"
+            )
+        if not isinstance(user_id, uuid.UUID):
+            raise ValidationError(f"actor must be a user id (UUID), got {type(user_id).__name__}")
+        membership, user = table_of(TeamMembership), table_of(User)
+
+        def build() -> sa.Executable:
+            return (
+                sa.select(membership.c.role)
+                .join(user, user.c.id == membership.c.user_id)
+                .where(
+                    membership.c.team_id == sa.bindparam("team"),
+                    membership.c.user_id == sa.bindparam("user"),
+                    user.c.is_active.is_(True),
+                )
+            )
+
+        role = await uow.scalar(
+            self.statements.get(("actor-role",), build), {"team": team_id, "user": user_id}
+        )
+        if role is None:
+            raise not_a_member(user_id, team_id)
+        secrets = self.statements.memo(("secret-tables",), secret_tables)
+        return Actor(user_id=user_id, team_id=team_id, role=UserRole(role), secrets=secrets)
 
     async def _write_durable(self, rows: list[tuple[sa.Table, dict[str, Any]]]) -> None:
         """Write rows that must outlive the rollback that just happened, and commit them."""

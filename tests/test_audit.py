@@ -10,7 +10,7 @@ from sqlmodel import col
 from skillstore.db.types import utcnow
 from skillstore.errors import AppendOnlyError, ConflictError, CredentialError, ValidationError
 from skillstore.models import AuditEvent, AuditLog, TeamCreate
-from skillstore.repositories.webhook import sign
+from skillstore.repositories.webhook import sign_call
 from skillstore.store import Store
 from tests.backends import TEST_KEY, store_settings
 from tests.factories import make_team, make_user, unique
@@ -156,7 +156,7 @@ async def test_key_rotation_covers_webhooks_and_mcp_servers_and_is_audited(
         async with only_new.session(team_id=team.id) as s:
             assert await s.mcp_servers.reveal_env(server.id) == {"K": "v"}
             assert await s.webhooks.verify(
-                hook.id, source_ip="::1", signature=sign("s" * 20, b"x"), body=b"x"
+                hook.id, source_ip="::1", body=b"x", **sign_call("s" * 20, b"x")
             )
         async with only_new.session() as s:
             runs = await s.audit.query(event_type=AuditEvent.KEYS_ROTATED)

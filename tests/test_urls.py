@@ -17,11 +17,15 @@ from tests.backends import TEST_KEY, Backend, store_settings
 
 
 def _before_head() -> str:
-    revision = int(_migrate.head() or "0")
-    return f"{revision - 1:04d}"
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(_migrate.script_location()))
+    head = scripts.get_revision(_migrate.head())
+    assert head is not None and isinstance(head.down_revision, str)
+    return head.down_revision
 
 
-BEFORE_HEAD = _before_head()  # revisions are numbered 0001, 0002, ...
+BEFORE_HEAD = _before_head()
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -10,12 +10,16 @@ from sqlmodel import col
 from skillstore.db.base import table_of
 from skillstore.errors import ValidationError, WebhookVerificationError
 from skillstore.models import AuditEvent, TeamRead, Webhook, WebhookRead, Workflow
-from skillstore.repositories.webhook import sign
+from skillstore.repositories.webhook import sign_call
 from skillstore.store import Store
 from tests.factories import make_team, make_workflow
 
 SECRET = "whsec-0123456789abcdef"
 BODY = b'{"event": "push"}'
+
+
+def signed(secret: str = SECRET, body: bytes = BODY) -> dict[str, Any]:
+    return sign_call(secret, body)
 
 
 async def new_webhook(store: Store, team: TeamRead, **fields: Any) -> WebhookRead:
@@ -67,11 +71,10 @@ async def test_verify_accepts_a_correct_signature_from_an_allowed_ip(store: Stor
     team = await make_team(store)
     hook = await new_webhook(store, team, allowed_ips=["203.0.113.0/24"])
     async with store.session(team_id=team.id) as s:
-        ok = await s.webhooks.verify(
-            hook.id, source_ip="203.0.113.9", signature=sign(SECRET, BODY), body=BODY
-        )
-        bare = sign(SECRET, BODY).removeprefix("sha256=")
-        assert await s.webhooks.verify(hook.id, source_ip="203.0.113.9", signature=bare, body=BODY)
+        ok = await s.webhooks.verify(hook.id, source_ip="203.0.113.9", body=BODY, **signed())
+        call = signed()
+        call["signature"] = call["signature"].removeprefix("sha256=")
+        assert await s.webhooks.verify(hook.id, source_ip="203.0.113.9", body=BODY, **call)
     assert ok == hook
     assert await failures(store, team, hook.id) == []
 
@@ -79,22 +82,25 @@ async def test_verify_accepts_a_correct_signature_from_an_allowed_ip(store: Stor
 @pytest.mark.parametrize(
     ("source_ip", "signature", "reason"),
     [
-        ("203.0.113.9", sign(SECRET, b"tampered"), "bad_signature"),
-        ("203.0.113.9", sign("another-secret-value", BODY), "bad_signature"),
-        ("203.0.113.9", "", "bad_signature"),
-        ("198.51.100.1", sign(SECRET, BODY), "ip_not_allowed"),
-        ("garbage", sign(SECRET, BODY), "ip_not_allowed"),
+        ("203.0.113.9", (SECRET, b"tampered"), "bad_signature"),
+        ("203.0.113.9", ("another-secret-value", BODY), "bad_signature"),
+        ("203.0.113.9", None, "bad_signature"),
+        ("198.51.100.1", (SECRET, BODY), "ip_not_allowed"),
+        ("garbage", (SECRET, BODY), "ip_not_allowed"),
     ],
 )
 async def test_refused_call_raises_and_is_audited_despite_the_rollback(
-    store: Store, source_ip: str, signature: str, reason: str
+    store: Store, source_ip: str, signature: tuple[str, bytes] | None, reason: str
 ) -> None:
+    call = signed(*(signature or (SECRET, BODY)))
+    if signature is None:
+        call["signature"] = ""
     team = await make_team(store)
     hook = await new_webhook(store, team, allowed_ips=["203.0.113.0/24"])
     with pytest.raises(WebhookVerificationError) as info:
         async with store.session(team_id=team.id) as s:
             await s.workflows.create({"name": "made in the refused unit of work"})
-            await s.webhooks.verify(hook.id, source_ip=source_ip, signature=signature, body=BODY)
+            await s.webhooks.verify(hook.id, source_ip=source_ip, body=BODY, **call)
     assert info.value.reason == reason
     assert SECRET not in str(info.value)
     assert await failures(store, team, hook.id) == [reason]
@@ -110,9 +116,7 @@ async def test_disabled_webhook_is_refused(store: Store) -> None:
     async with store.session(team_id=team.id) as s:
         await s.webhooks.update(hook.id, {"enabled": False})
         with pytest.raises(WebhookVerificationError, match="disabled"):
-            await s.webhooks.verify(
-                hook.id, source_ip="::1", signature=sign(SECRET, BODY), body=BODY
-            )
+            await s.webhooks.verify(hook.id, source_ip="::1", body=BODY, **signed())
     assert await failures(store, team, hook.id) == ["disabled"]
 
 
@@ -121,7 +125,8 @@ async def test_caught_refusal_is_audited_once(store: Store) -> None:
     hook = await new_webhook(store, team)
     async with store.session(team_id=team.id) as s:
         with pytest.raises(WebhookVerificationError):
-            await s.webhooks.verify(hook.id, source_ip="::1", signature="sha256=00", body=BODY)
+            call = {**signed(), "signature": "sha256=00"}
+            await s.webhooks.verify(hook.id, source_ip="::1", body=BODY, **call)
     assert await failures(store, team, hook.id) == ["bad_signature"]
 
 
@@ -131,13 +136,9 @@ async def test_new_secret_replaces_the_old_one(store: Store) -> None:
     fresh = "a-brand-new-secret-value"
     async with store.session(team_id=team.id) as s:
         await s.webhooks.update(hook.id, {"secret": fresh})
-        assert await s.webhooks.verify(
-            hook.id, source_ip="::1", signature=sign(fresh, BODY), body=BODY
-        )
+        assert await s.webhooks.verify(hook.id, source_ip="::1", body=BODY, **signed(fresh))
         with pytest.raises(WebhookVerificationError):
-            await s.webhooks.verify(
-                hook.id, source_ip="::1", signature=sign(SECRET, BODY), body=BODY
-            )
+            await s.webhooks.verify(hook.id, source_ip="::1", body=BODY, **signed())
 
 
 async def test_refusal_survives_rollback_on_a_real_pool(committed_store: Store) -> None:
@@ -145,7 +146,8 @@ async def test_refusal_survives_rollback_on_a_real_pool(committed_store: Store) 
     hook = await new_webhook(committed_store, team)
     with pytest.raises(WebhookVerificationError):
         async with committed_store.session(team_id=team.id) as s:
-            await s.webhooks.verify(hook.id, source_ip="192.0.2.1", signature="bad", body=BODY)
+            call = {**signed(), "signature": "bad"}
+            await s.webhooks.verify(hook.id, source_ip="192.0.2.1", body=BODY, **call)
     assert await failures(committed_store, team, hook.id) == ["bad_signature"]
     async with committed_store.session() as s:
         workflows = (await s.execute(sa.select(sa.func.count()).select_from(Workflow))).scalar_one()

@@ -88,6 +88,9 @@ class Prepared:
     results: tuple[tuple[int, Processor], ...]
     writes: bool
     """Whether the statement writes (SQLite starts such transactions ``IMMEDIATE``)."""
+    target: str | None
+    """The table an INSERT, UPDATE or DELETE writes (None for others: what a role check
+    in `skillstore.authz` is decided by)."""
     expects: Mapping[str, tuple[type, ...]]
     """What Python types each parameter takes (by the bound column's type): anything
     else is refused before it reaches a driver, which would convert it its own way."""
@@ -253,6 +256,7 @@ def prepare(
             if process is not None:
                 results.append((i, process))
     writes = not statement.is_select
+    target = target_of(statement)
     expects = {name: _expects(bind.type) for name, bind in binds.items()}
     return Prepared(
         key=key,
@@ -264,8 +268,15 @@ def prepare(
         columns=columns,
         results=tuple(results),
         writes=writes,
+        target=target,
         expects=expects,
     )
+
+
+def target_of(statement: sa.Executable) -> str | None:
+    """The name of the table ``statement`` inserts into, updates or deletes from."""
+    table = getattr(statement, "table", None) if isinstance(statement, sa.UpdateBase) else None
+    return table.name if isinstance(table, sa.Table) else None
 
 
 def _processor_of(binds: Mapping[str, Any], name: str, dialect: Dialect) -> Processor | None:
@@ -304,4 +315,4 @@ class Statements:
         return self._memo[key]
 
 
-__all__ = ["Prepared", "Statements", "prepare"]
+__all__ = ["Prepared", "Statements", "prepare", "target_of"]

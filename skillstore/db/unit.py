@@ -52,7 +52,7 @@ from typing import Any, Literal, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from skillstore.db.statements import Prepared
+from skillstore.db.statements import Prepared, target_of
 from skillstore.db.translate import translate_driver_error
 from skillstore.errors import DatabaseError, SkillstoreError
 
@@ -137,10 +137,14 @@ class UnitOfWork:
         *,
         bind: AsyncConnection | None = None,
         readonly: bool = False,
+        guard: Callable[[str | None], None] | None = None,
     ) -> None:
         self._connections = connections
         self._bind = bind
         self.readonly = readonly
+        self.guard = guard
+        """Called with the table before every write is sent; raises to refuse it (the
+        actor's role check, `skillstore.authz`)."""
         self.sqlite = connections.engine.dialect.name == "sqlite"
         self._conn: AsyncConnection | None = None
         self._raw: Any = None
@@ -218,6 +222,12 @@ class UnitOfWork:
                 "this session is read-only (store.session(readonly=True)); open a read-write "
                 "session to write"
             )
+
+    def _allow(self, table: str | None) -> None:
+        """Ask the guard whether a write to ``table`` may be sent."""
+        self._check(write=True)
+        if self.guard is not None:
+            self.guard(table)
 
     async def _begin(self, kind: Literal["read", "write"]) -> None:
         if self._bind is not None:
@@ -323,6 +333,8 @@ class UnitOfWork:
     ) -> list[tuple[Any, ...]]:
         """Run ``prepared`` with ``params``; the rows it returns (none for plain DML)."""
         sql, args = prepared.bind(params)
+        if prepared.writes:
+            self._allow(prepared.target)
         await self._ensure(write=prepared.writes)
         if self.sqlite:
             records = await self._call(lambda: self._raw.execute_fetchall(sql, args), sql)
@@ -348,6 +360,8 @@ class UnitOfWork:
         """The rows of ``prepared`` in chunks of up to ``chunk``, read as they are used
         (a server-side cursor on PostgreSQL, ``fetchmany`` on SQLite): constant memory."""
         sql, args = prepared.bind(params)
+        if prepared.writes:
+            self._allow(prepared.target)
         await self._ensure(write=prepared.writes)
         await self.begin_read()  # a cursor lives in a transaction
         if self.sqlite:
@@ -366,6 +380,7 @@ class UnitOfWork:
         """Run ``prepared`` once per row of positional driver values (one driver call)."""
         assert prepared.sql is not None
         sql = prepared.sql
+        self._allow(prepared.target)
         await self.begin_write()
         await self._call(lambda: self._raw.executemany(sql, rows), sql)
 
@@ -376,6 +391,7 @@ class UnitOfWork:
     async def copy(self, table: str, columns: Sequence[str], source: Any) -> None:
         """PostgreSQL binary ``COPY table (columns) FROM STDIN`` from an async iterator of
         payload chunks (`skillstore.db.pgcopy`)."""
+        self._allow(table)
         await self.begin_write()
         await self._call(
             lambda: self._raw.copy_to_table(
@@ -418,6 +434,8 @@ class UnitOfWork:
         """Run any SQLAlchemy statement through SQLAlchemy itself (in a savepoint when a
         transaction is open, so that its failure undoes only itself)."""
         write = not isinstance(statement, sa.Select)
+        if write:
+            self._allow(target_of(statement))
         self._check(write)
         if write or self._tx is not None or self._bind is not None:
             async with self.savepoint(write=write):

@@ -88,7 +88,10 @@ class Execution(TimestampMixin, VersionMixin, ExecutionBase, TeamScopedMixin, Id
         sa.CheckConstraint("cost_usd >= 0", name="cost_positive"),
         sa.CheckConstraint("duration_ms IS NULL OR duration_ms >= 0", name="duration_positive"),
         sa.Index("ix_execution_team_id_created_at", "team_id", "created_at"),
+        sa.Index("ix_execution_team_id_idempotency_key", "team_id", "idempotency_key", unique=True),
     )
+
+    idempotency_key: str | None = Field(default=None, max_length=255)
 
     status: ExecutionStatus = Field(
         default=ExecutionStatus.PENDING, sa_type=enum_type(ExecutionStatus, "execution_status")
@@ -115,6 +118,7 @@ class ExecutionRead(ExecutionBase):
     started_at: datetime | None
     finished_at: datetime | None
     duration_ms: int | None
+    idempotency_key: str | None = None
     version: int
     created_at: datetime
     updated_at: datetime

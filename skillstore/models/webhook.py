@@ -14,11 +14,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import SecretStr, field_validator
 from sqlmodel import Field
 
 from skillstore.db.base import IdMixin, Schema, TeamScopedMixin, TimestampMixin
-from skillstore.db.types import JSON, Ciphertext, StrList
+from skillstore.db.types import JSON, Ciphertext, StrList, UTCDateTime
 from skillstore.secret import Secret, secret_text
 
 
@@ -85,3 +86,14 @@ class WebhookUpdate(Schema):
 
     _networks = field_validator("allowed_ips")(check_networks)
     _secret = field_validator("secret")(check_secret)
+
+
+# A nonce a verified call used, kept until its timestamp leaves the tolerance (then a
+# replay is refused by its timestamp, and the row is swept).
+class WebhookNonce(Schema, table=True):
+    __tablename__ = "webhook_nonce"
+    __table_args__ = (sa.Index("ix_webhook_nonce_expires_at", "expires_at"),)
+
+    webhook_id: uuid.UUID = Field(foreign_key="webhook.id", ondelete="CASCADE", primary_key=True)
+    nonce: str = Field(max_length=128, primary_key=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime)

@@ -19,6 +19,7 @@ from skillstore.models.agent import (
     AgentConfigCreate,
     AgentConfigRead,
     AgentConfigUpdate,
+    SharingLevel,
 )
 from skillstore.models.tenancy import User
 from skillstore.repositories._checks import require_known_integrations
@@ -40,6 +41,30 @@ class AgentRepository(
     update_model = AgentConfigUpdate
     references = {"created_by": User}
     merged_fields = frozenset({"trigger_type", "schedule"})
+    public_when = ("sharing_level", SharingLevel.PUBLIC.value)
+
+    async def find(
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        include_archived: bool = False,
+        include_public: bool = False,
+        **filters: Any,
+    ) -> list[AgentConfigRead]:
+        """The team's agents matching ``filters``, newest first (archived ones only with
+        ``include_archived=True``); ``include_public=True`` adds every other team's
+        ``sharing_level="public"`` agents, which are read-only here (their ``team_id``
+        says whose they are)."""
+        return await self._find(limit, offset, include_archived, filters, public=include_public)
+
+    async def get(self, id: uuid.UUID, *, include_public: bool = False) -> AgentConfigRead | None:
+        """The team's agent ``id``; with ``include_public=True`` also another team's
+        public agent (read-only: updates and deletes still see only this team's)."""
+        if not include_public:
+            return await super().get(id)
+        found = await self._find(1, 0, True, {"id": id}, public=True)
+        return found[0] if found else None
 
     async def create(
         self,
@@ -74,8 +99,8 @@ class AgentRepository(
         return await super().update(id, patch, expected_version=expected_version)
 
     async def get_by_slug(self, slug: str) -> AgentConfigRead | None:
-        """The agent with this slug in this team, or ``None``."""
-        found = await self.find(slug=slug, limit=1)
+        """The agent with this slug in this team (archived or not), or ``None``."""
+        found = await self.find(slug=slug, limit=1, include_archived=True)
         return found[0] if found else None
 
     async def export(self, id: uuid.UUID) -> dict[str, Any]:

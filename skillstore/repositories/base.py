@@ -49,6 +49,7 @@ from skillstore.errors import (
 from skillstore.secret import secret_text
 
 if TYPE_CHECKING:
+    from skillstore.authz import Actor
     from skillstore.db.statements import Prepared
     from skillstore.db.unit import UnitOfWork
     from skillstore.store import Store
@@ -72,6 +73,8 @@ class RepoContext:
     durable: list[tuple[sa.Table, dict[str, Any]]] = dataclasses.field(default_factory=list)
     """Rows that must outlive a rollback of this unit of work (audit of refused requests);
     the session writes them again in a fresh transaction if it rolls back."""
+    actor: Actor | None = None
+    """Who the session acts for (`skillstore.authz`); ``None``: the service."""
 
 
 def coerce(data: ModelT | Mapping[str, Any], model: type[ModelT]) -> ModelT:
@@ -104,6 +107,27 @@ def restricting(table: sa.Table) -> list[tuple[str, str]]:
     ]
 
 
+def archive_column(table: sa.Table) -> str | None:
+    """The column saying a row is archived: ``archived_at``, or a ``status`` whose values
+    include ``archived`` (agents, workflows, memories, clients); None if there is none."""
+    if "archived_at" in table.c:
+        return "archived_at"
+    status = table.c.get("status")
+    if status is not None and "archived" in getattr(status.type, "enums", ()):
+        return "status"
+    return None
+
+
+def archived(table: sa.Table) -> sa.ColumnElement[bool]:
+    """Whether a row of ``table`` is archived (see `archive_column`)."""
+    column = archive_column(table)
+    if column == "archived_at":
+        return table.c.archived_at.is_not(None)
+    if column == "status":
+        return table.c.status == "archived"
+    return sa.false()
+
+
 class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
     """CRUD over ``model``; subclasses set the class attributes and add domain operations.
 
@@ -119,6 +143,8 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
             caller's team for tenant-scoped tables, so no row can link across tenants).
         merged_fields: fields that a cross-field rule of ``base_model`` reads: a patch
             touching one is validated as the merged row before it is written.
+        public_when: the column and value that make a row readable from every team
+            (``sharing_level = 'public'`` agents), through reads that ask for it.
     """
 
     model: ClassVar[type[Any]]
@@ -131,6 +157,8 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
     references: ClassVar[Mapping[str, type[Any]]] = {}
     merged_fields: ClassVar[frozenset[str]] = frozenset()
     tenant: ClassVar[bool] = False
+    public_when: ClassVar[tuple[str, str] | None] = None
+    """(column, value) marking a row every team may read (not write), where there is one."""
 
     def __init__(self, ctx: RepoContext) -> None:
         self._ctx = ctx
@@ -302,11 +330,15 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
     async def _explain_refused(self, values: Mapping[str, Any], refs: Iterable[str]) -> None:
         """Raise why an insert or update wrote nothing: a missing reference or a taken key."""
         await self._require_references({c: values[c] for c in refs})
-        for constraint in self.table.constraints:
-            if not isinstance(constraint, sa.UniqueConstraint | sa.PrimaryKeyConstraint):
-                continue
-            cols = list(constraint.columns)
-            if not all(c.key in values for c in cols):
+        unique: list[sa.Index | sa.UniqueConstraint | sa.PrimaryKeyConstraint] = [
+            *(k for k in self.table.constraints if isinstance(k, sa.UniqueConstraint)),
+            *(k for k in self.table.constraints if isinstance(k, sa.PrimaryKeyConstraint)),
+            *(i for i in self.table.indexes if i.unique),
+        ]
+        for constraint in unique:
+            cols = [c for c in constraint.columns if isinstance(c, sa.Column)]
+            # A NULL never collides with anything: such a key cannot be the one taken.
+            if not all(values.get(c.key) is not None for c in cols):
                 continue
             taken = sa.select(sa.literal(1)).where(*(c == values[c.key] for c in cols))
             if await self._uow.one(self._store.statements.once(taken.limit(1))):
@@ -454,11 +486,18 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
                 params[f"f_{name}"] = value
         return tuple(shape), params
 
-    def _where(self, shape: Iterable[tuple[str, Any]]) -> list[sa.ColumnElement[bool]]:
+    def _where(
+        self, shape: Iterable[tuple[str, Any]], *, public: bool = False
+    ) -> list[sa.ColumnElement[bool]]:
         where = self._scope()
+        if public and where and self.public_when is not None:
+            flag, value = self.public_when
+            where = [sa.or_(*where, self.table.c[flag] == value)]
         for name, kind in shape:
             column = self.table.c[name]
-            if isinstance(kind, tuple):  # ("contains", shape): JSON containment
+            if kind == "live":
+                where.append(sa.not_(archived(self.table)))
+            elif isinstance(kind, tuple):  # ("contains", shape): JSON containment
                 where.append(jsonfilter.JSONContains(column, kind[1], f"f_{name}"))
             elif kind == "null":
                 where.append(column.is_(None))
@@ -468,33 +507,62 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
                 where.append(column == sa.bindparam(f"f_{name}"))
         return where
 
+    def _live(
+        self, shape: tuple[Any, ...], filters: Mapping[str, Any], include_archived: bool
+    ) -> tuple[Any, ...]:
+        """``shape`` plus "not archived", unless asked for archived rows (or filtering on
+        the column that says so: a caller asking for ``status="archived"`` means it)."""
+        column = archive_column(self.table)
+        if include_archived or column is None or column in filters:
+            return shape
+        return (*shape, (column, "live"))
+
     def _order(self) -> list[sa.ColumnElement[Any]]:
         table = self.table
         order = [table.c.created_at.desc()] if "created_at" in table.c else []
         return [*order, table.c.id.desc()]
 
-    async def find(self, *, limit: int = 50, offset: int = 0, **filters: Any) -> list[ReadT]:
-        """Rows whose columns equal ``filters`` (a list means "any of"), newest first."""
+    async def find(
+        self, *, limit: int = 50, offset: int = 0, include_archived: bool = False, **filters: Any
+    ) -> list[ReadT]:
+        """Rows whose columns equal ``filters`` (a list means "any of"), newest first.
+
+        Archived rows (an ``archived`` status, or ``archived_at`` set) are left out
+        unless ``include_archived=True`` or a filter names that column.
+        """
+        return await self._find(limit, offset, include_archived, filters)
+
+    async def _find(
+        self,
+        limit: int,
+        offset: int,
+        include_archived: bool,
+        filters: Mapping[str, Any],
+        *,
+        public: bool = False,
+    ) -> list[ReadT]:
         if not 0 < limit <= MAX_LIMIT or offset < 0:
             raise ValidationError(f"limit must be 1-{MAX_LIMIT} and offset must not be negative")
         shape, params = self._filters(filters)
+        shape = self._live(shape, filters, include_archived)
 
         def build() -> sa.Executable:
             return (
                 sa.select(*self._read_columns())
-                .where(*self._where(shape))
+                .where(*self._where(shape, public=public))
                 .order_by(*self._order())
                 .limit(sa.bindparam("limit"))
                 .offset(sa.bindparam("offset"))
             )
 
-        prepared = self._statement("find", build, shape)
+        prepared = self._statement("find", build, shape, public)
         rows = await self._uow.rows(prepared, self._params(limit=limit, offset=offset, **params))
         return self._reads(prepared, rows)
 
-    async def count(self, **filters: Any) -> int:
-        """How many rows match ``filters``."""
+    async def count(self, *, include_archived: bool = False, **filters: Any) -> int:
+        """How many rows match ``filters`` (archived ones only if asked, as in `find`)."""
         shape, params = self._filters(filters)
+        shape = self._live(shape, filters, include_archived)
 
         def build() -> sa.Executable:
             return sa.select(sa.func.count()).select_from(self.table).where(*self._where(shape))

@@ -10,14 +10,14 @@ SQLite has no row locks, and the version predicate gives the same guarantee on b
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from skillstore.db.states import check_transition, parse_enum
 from skillstore.db.types import utcnow
-from skillstore.errors import ValidationError
+from skillstore.errors import ConflictError, ValidationError
 from skillstore.models.agent import AgentConfig
 from skillstore.models.execution import (
     ALLOWED_TRANSITIONS,
@@ -31,8 +31,10 @@ from skillstore.models.execution import (
     ExecutionUpdate,
 )
 from skillstore.models.workflow import Workflow
-from skillstore.repositories.base import TenantRepository
+from skillstore.repositories.base import TenantRepository, coerce
 from skillstore.repositories.keyset import decode_cursor, encode_cursor, older_than
+
+KEY_INDEX = "ix_execution_team_id_idempotency_key"
 
 
 class ExecutionRepository(
@@ -47,6 +49,39 @@ class ExecutionRepository(
     update_model = ExecutionUpdate
     references = {"agent_id": AgentConfig, "workflow_id": Workflow}
     merged_fields = frozenset({"agent_id", "workflow_id"})
+
+    async def create(
+        self, data: ExecutionCreate | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> ExecutionRead:
+        """Create a pending execution; with ``idempotency_key``, at most one per key in
+        the team: a repeated key returns the execution made first (whatever ``data`` is).
+
+        Of concurrent creators with one key exactly one row is written: the insert is
+        ``ON CONFLICT DO NOTHING`` against the unique (team, key) index, and a loser
+        reads the winner's row.
+        """
+        if idempotency_key is None:
+            return await super().create(data)
+        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 255:
+            raise ValidationError("idempotency_key: expected 1-255 characters")
+        checked = coerce(data, ExecutionCreate)
+        existing = await self._by_key(idempotency_key)
+        if existing is not None:
+            return existing
+        try:
+            values = await self._insert(checked, {"idempotency_key": idempotency_key})
+        except ConflictError as exc:
+            if exc.constraint != KEY_INDEX:
+                raise
+            winner = await self._by_key(idempotency_key)
+            if winner is None:
+                raise
+            return winner
+        return self._read_of(values)
+
+    async def _by_key(self, key: str) -> ExecutionRead | None:
+        found = await self.find(idempotency_key=key, limit=1)
+        return found[0] if found else None
 
     async def transition(
         self,

@@ -135,6 +135,8 @@ class TeamRepository(Repository[Team, TeamCreate, TeamUpdate, TeamRead]):
         """Create the team and make ``owner_id`` its owner, in one step."""
         if owner_id is None:
             raise ValidationError("a team needs an owner: teams.create(data, owner_id=user.id)")
+        if self._ctx.actor is not None:
+            self._ctx.actor.require(None, "creating a team")
         team = coerce(data, TeamCreate)
         await self._uow.begin_write()
         values = await self._insert(team, {"owner_id": owner_id})
@@ -185,6 +187,7 @@ class TeamRepository(Repository[Team, TeamCreate, TeamUpdate, TeamRead]):
         names who made it, when known.
         """
         checked = parse_role(role)
+        await self._authorize(team_id, None, checked)
         await self._uow.begin_write()
         await self._require_row(Team, team_id)
         await self._require_row(User, user_id)
@@ -202,6 +205,7 @@ class TeamRepository(Repository[Team, TeamCreate, TeamUpdate, TeamRead]):
     ) -> TeamMembershipRead:
         """Change a member's role (audited, like `add_member`)."""
         checked = parse_role(role)
+        await self._authorize(team_id, user_id, checked)
 
         def build() -> sa.Executable:
             return (
@@ -220,6 +224,45 @@ class TeamRepository(Repository[Team, TeamCreate, TeamUpdate, TeamRead]):
         )
         return TeamMembershipRead.model_construct(**dict(zip(prepared.columns, row, strict=True)))
 
+    async def update(
+        self,
+        id: uuid.UUID,
+        data: TeamUpdate | Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> TeamRead:
+        """Change the team's fields (an actor: only the session's team, as an admin)."""
+        if self._ctx.actor is not None:
+            self._ctx.actor.require_team(id, "changing a team")
+        return await super().update(id, data, expected_version=expected_version)
+
+    async def delete(self, id: uuid.UUID) -> bool:
+        """Delete the team (an actor: only the session's team, as its owner)."""
+        if self._ctx.actor is not None:
+            self._ctx.actor.require_team(id, "deleting a team")
+            self._ctx.actor.require(UserRole.OWNER, "deleting the team")
+        return await super().delete(id)
+
+    async def _authorize(
+        self, team_id: uuid.UUID, user_id: uuid.UUID | None, role: UserRole | None
+    ) -> None:
+        """In an actor's session: memberships of the session's team only, and the owner
+        role granted, changed or removed only by an owner (the admin role the write of
+        ``team_membership`` needs is checked by the unit of work)."""
+        actor = self._ctx.actor
+        if actor is None:
+            return
+        actor.require_team(team_id, "changing memberships")
+        current = None
+        if user_id is not None:
+            prepared = self._statement(
+                "member-role",
+                lambda: sa.select(_MEMBERSHIP.c.role).where(*self._membership_of()),
+            )
+            current = await self._uow.scalar(prepared, {"team": team_id, "user": user_id})
+        if UserRole.OWNER in (role, current):
+            actor.require(UserRole.OWNER, "granting, changing or removing the owner role")
+
     @staticmethod
     def _membership_of() -> list[sa.ColumnElement[bool]]:
         return [
@@ -235,6 +278,7 @@ class TeamRepository(Repository[Team, TeamCreate, TeamUpdate, TeamRead]):
         self, team_id: uuid.UUID, user_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
     ) -> bool:
         """Remove a membership (audited); ``False`` if there was none."""
+        await self._authorize(team_id, user_id, None)
 
         def build() -> sa.Executable:
             return (
