@@ -24,6 +24,7 @@ from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX, metadata
 from skillstore.db.engine import create_engine
 from skillstore.db.schema import VECTOR_INDEX_MAX_DIMENSIONS
 from skillstore.db.types import encrypted_columns, vector_columns
+from skillstore.db.urls import missing_sqlite_file
 from skillstore.errors import CredentialError, SkillstoreError
 from skillstore.settings import StoreSettings
 
@@ -51,6 +52,10 @@ async def diagnose(settings: StoreSettings) -> list[Check]:
         engine = create_engine(settings, migrations=True)
     except SkillstoreError as exc:
         return [installed, Check("database", "problem", str(exc))]
+    if missing := missing_sqlite_file(settings.database_url):  # connecting would create it
+        await engine.dispose()
+        message = f"no database file at {missing}: run `skillstore db upgrade` to create it"
+        return [installed, Check("database", "problem", message)]
     try:
         return [installed, *await _diagnose(engine, settings)]
     finally:

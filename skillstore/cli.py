@@ -19,7 +19,8 @@ import pydantic
 
 from skillstore import _migrate
 from skillstore.crypto import Cipher
-from skillstore.errors import SkillstoreError
+from skillstore.db.urls import missing_sqlite_file
+from skillstore.errors import MigrationError, SkillstoreError
 from skillstore.settings import StoreSettings
 from skillstore.store import Store
 
@@ -54,20 +55,6 @@ def settings_for(url: str | None) -> StoreSettings:
     return settings.model_copy(update={"database_url": url}) if url else settings
 
 
-def missing_sqlite_file(url: str) -> str | None:
-    """The path of a SQLite database URL whose file does not exist (else None): opening
-    it would create an empty file, which a read-only command must not do."""
-    from pathlib import Path
-
-    from skillstore.db.urls import parse_url
-
-    parsed, _ = parse_url(url)
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return None
-    return None if Path(database).exists() else database
-
-
 def run(fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
     """Run an async command body; turn `SkillstoreError` into one clean line."""
 
@@ -84,11 +71,17 @@ def run(fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
     return wrapper
 
 
-async def open_store(url: str | None, **overrides: Any) -> Store:
-    """Open the store named by ``url`` (or the environment)."""
+async def open_store(url: str | None, *, create: bool = False, **overrides: Any) -> Store:
+    """Open the store named by ``url`` (or the environment). Only with ``create`` may a
+    missing SQLite file be created: a command that reads must not leave an empty one."""
     settings = settings_for(url)
     if overrides:
         settings = settings.model_copy(update=overrides)
+    if not create and (missing := missing_sqlite_file(settings.database_url)):
+        raise MigrationError(
+            f"there is no database file at {missing}; run `skillstore db upgrade` first "
+            "(it creates it), or check --url / SKILLSTORE_DATABASE_URL"
+        )
     return await Store.open(settings=settings)
 
 
@@ -120,7 +113,7 @@ async def db_upgrade(revision: str, url: str | None) -> None:
     Example:
       skillstore db upgrade --url postgresql+asyncpg://app:pw@db/app
     """
-    async with await open_store(url) as store:
+    async with await open_store(url, create=True) as store:
         await store.upgrade(revision)
         at = await _migrate.current(store.settings)
     click.echo(f"database at revision {at} ({'head' if at == _migrate.head() else 'not head'})")

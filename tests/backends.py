@@ -178,6 +178,13 @@ class Backend:
         """A new, empty database."""
         return await self._create(template=None)
 
+    async def unmigrated_url(self) -> str:
+        """A new database that exists (on SQLite, an empty file) but was never migrated."""
+        url = await self._create(template=None)
+        if self.name == "sqlite":
+            Path(make_url(url).database or "").touch()  # noqa: ASYNC240 (an empty file)
+        return url
+
     async def migrated_url(self) -> str:
         """A new database at the head revision (a copy of a template migrated once)."""
         if self.template is None:

@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 
 from skillstore import _migrate
 from skillstore.cli import main
+from tests.backends import TEST_KEY as KEY
 from tests.backends import Backend
 
 
@@ -88,3 +89,16 @@ def test_version_and_doctor_name_the_installed_distribution(tmp_path: Path) -> N
     first = out.splitlines()[0]
     assert first.split()[:2] == ["info", "installed"]
     assert f"skillstore {version}," in first
+
+
+def test_commands_that_only_read_never_create_a_missing_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "nothing-here.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    for command in (("db", "check"), ("db", "downgrade", "-1"), ("keys", "rotate")):
+        code, _, err = invoke(*command, "--url", url, env={"SKILLSTORE_ENCRYPTION_KEYS": KEY})
+        assert code == 1, command
+        assert "no database file at" in err and "run `skillstore db upgrade` first" in err
+        assert "Traceback" not in err
+    assert not path.exists()
+    assert invoke("db", "upgrade", "--url", url)[0] == 0
+    assert path.exists()

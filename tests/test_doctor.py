@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -44,7 +46,7 @@ async def filled_url(committed_store: Store) -> str:
 
 @pytest.fixture
 async def empty_url(backend: Backend) -> str:
-    return await backend.empty_url()
+    return await backend.unmigrated_url()  # exists: a missing SQLite file is its own problem
 
 
 def test_a_healthy_installation_is_all_ok(filled_url: str, backend: Backend) -> None:
@@ -105,3 +107,13 @@ def test_an_unsupported_url_is_a_problem_not_a_traceback() -> None:
     code, lines, _ = doctor("mysql://u@h/db")
     assert code == 1
     assert "not supported" in lines["database"]
+
+
+def test_a_missing_sqlite_file_is_a_problem_and_is_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "nothing-here.db"
+    code, lines, _ = doctor(f"sqlite+aiosqlite:///{path}")
+    assert code == 1
+    assert list(lines) == ["installed", "database"]
+    assert lines["database"].startswith("problem")
+    assert "run `skillstore db upgrade` to create it" in lines["database"]
+    assert not path.exists()

@@ -198,3 +198,17 @@ async def test_422s_point_at_each_field(client: httpx.AsyncClient, embedding_sto
     no_owner = await client.post("/teams", json={"name": "t", "slug": "t"})
     assert no_owner.status_code == 422  # the X-User-Id header is required
     assert ["header", "X-User-Id"] in [e["loc"] for e in no_owner.json()["detail"]]
+
+
+def test_the_readme_app_opens_its_store_in_the_lifespan(
+    migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from examples import fastapi_lifespan
+
+    monkeypatch.setenv("SKILLSTORE_DATABASE_URL", migrated_url)
+    monkeypatch.setenv("SKILLSTORE_EMBEDDING_DIMENSIONS", str(TEST_DIMENSIONS))
+    assert "/teams/{team_id}/agents" in fastapi_lifespan.app.openapi()["paths"]
+    with TestClient(fastapi_lifespan.app) as client:  # runs the lifespan, as uvicorn does
+        response = client.get(f"/teams/{uuid.uuid4()}/agents")
+        assert (response.status_code, response.json()) == (200, [])
+        assert client.get("/teams/not-a-uuid/agents").status_code == 422

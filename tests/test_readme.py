@@ -31,3 +31,12 @@ def test_the_ten_line_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     hits = asyncio.run(namespace["example"]([0.25] * 1536))  # type: ignore[operator]
     assert [hit.memory.content for hit in hits] == ["prefers dark mode"]
     assert (tmp_path / "dev.db").is_file()
+
+
+def test_the_readme_fastapi_example_is_a_file_the_suite_runs() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    fastapi = [block for block in blocks if "FastAPI(" in block]
+    assert fastapi, "the README lost its FastAPI example"
+    example = (README.parent / "examples" / "fastapi_lifespan.py").read_text()
+    for block in fastapi:  # examples/ are type-checked by tests/test_typing.py
+        assert block in example

@@ -240,3 +240,16 @@ async def test_deleting_a_referenced_user_names_the_rows_that_refer_to_it(store:
         assert "1 team row (owner_id)" in str(refused.value)
         assert "does not exist" not in str(refused.value)
         assert await s.users.get(team.owner_id) is not None  # still there, session usable
+
+
+async def test_a_raw_delete_of_a_referenced_user_says_rows_still_refer_on_both_backends(
+    store: Store,
+) -> None:
+    team = await make_team(store)
+    async with store.session() as s:
+        with pytest.raises(ConflictError) as refused:
+            await s.execute(sa.delete(User).where(col(User.id) == team.owner_id))
+        assert str(refused.value) == (
+            "other rows still refer to this row; delete those rows or point them elsewhere first"
+        )
+        assert await s.users.get(team.owner_id) is not None

@@ -20,7 +20,7 @@ def _before_head() -> str:
     from alembic.script import ScriptDirectory
 
     scripts = ScriptDirectory(str(_migrate.script_location()))
-    head = scripts.get_revision(_migrate.head())
+    head = scripts.get_revision(_migrate.head() or "head")
     assert head is not None and isinstance(head.down_revision, str)
     return head.down_revision
 

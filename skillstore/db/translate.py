@@ -56,7 +56,7 @@ def translate(error: sa_exc.SQLAlchemyError) -> SkillstoreError:
             "`await store.upgrade()`) first"
         )
     if isinstance(error, sa_exc.IntegrityError):
-        return _integrity(text, orig)
+        return _integrity(text, orig, str(error.statement or ""))
     if isinstance(error, sa_exc.StatementError) and isinstance(orig, ValueError | TypeError):
         return ValidationError(f"a value could not be stored: {orig}")
     if isinstance(error, sa_exc.DBAPIError | sa_exc.InterfaceError):
@@ -64,7 +64,7 @@ def translate(error: sa_exc.SQLAlchemyError) -> SkillstoreError:
     return DatabaseError(f"database error: {error}")
 
 
-def _integrity(text: str, orig: object) -> SkillstoreError:
+def _integrity(text: str, orig: object, statement: str) -> SkillstoreError:
     name = _constraint_name(orig) if isinstance(orig, BaseException) else None
     lowered = text.lower()
     if "unique" in lowered or "duplicate key" in lowered:
@@ -72,6 +72,13 @@ def _integrity(text: str, orig: object) -> SkillstoreError:
         what = name or (match.group("cols") if match else "a unique key")
         return ConflictError(
             f"a row with the same value already exists ({what}); choose another value",
+            constraint=name,
+        )
+    if "update or delete on table" in lowered or (
+        "foreign key" in lowered and statement.lstrip().upper().startswith("DELETE")
+    ):  # PostgreSQL says which way the key was broken; on SQLite, only a DELETE is this
+        return ConflictError(
+            "other rows still refer to this row; delete those rows or point them elsewhere first",
             constraint=name,
         )
     if "foreign key" in lowered:

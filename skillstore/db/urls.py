@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -118,3 +119,13 @@ def _reason(exc: Exception) -> str:
     if "invalid literal for int()" in message:
         return "the port is not a number"
     return "not a URL"
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite database URL whose file does not exist (else None): opening
+    it would create an empty file, which a read-only command must not do."""
+    parsed, _ = parse_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if Path(database).exists() else database

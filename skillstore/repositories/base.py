@@ -681,7 +681,7 @@ class Repository(Generic[TableT, CreateT, UpdateT, ReadT]):
         try:
             async with self._uow.savepoint():
                 row = await self._uow.one(prepared, self._params(id=id))
-        except ValidationError:  # a foreign key refused it: say which rows still refer
+        except ConflictError:  # a foreign key refused it: say which rows still refer
             await self._refuse_referenced(id, referring)
             raise
         return row is not None
