@@ -250,9 +250,11 @@ async def test_vector_search_is_identical_on_primary_and_standby(
 
 
 def test_replica_urls_hide_their_passwords() -> None:
-    settings = StoreSettings(
-        database_url="postgresql+asyncpg://app:s3cret@db/app",
-        replica_urls="postgresql+asyncpg://app:hunter2@r1/app, postgresql+asyncpg://r2/app",
+    settings = StoreSettings.model_validate(
+        {
+            "database_url": "postgresql+asyncpg://app:s3cret@db/app",
+            "replica_urls": "postgresql+asyncpg://app:hunter2@r1/app, postgresql+asyncpg://r2/app",
+        }
     )
     assert len(settings.replica_urls) == 2
     assert "hunter2" not in repr(settings) and "s3cret" not in repr(settings)
