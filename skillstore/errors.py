@@ -132,6 +132,10 @@ class DatabaseError(SkillstoreError):
     """The database could not be reached or failed in a way no other error describes."""
 
 
+class PoolTimeoutError(DatabaseError):
+    """No pooled connection became free within ``pool_timeout``: the pool is exhausted."""
+
+
 __all__ = [
     "AppendOnlyError",
     "BackendNotSupportedError",
@@ -144,6 +148,7 @@ __all__ = [
     "InvalidTransitionError",
     "MigrationError",
     "NotFoundError",
+    "PoolTimeoutError",
     "SkillstoreError",
     "TenantRequiredError",
     "ValidationError",

@@ -90,15 +90,30 @@ class StoreSettings(BaseSettings):
     """How far a webhook call's signed timestamp may be from now (either way); its nonce
     is remembered this long after that timestamp."""
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+    pool_timeout: float = Field(default=30.0, gt=0, le=3600)
+    """Seconds a unit of work waits for a free pooled connection before `PoolTimeoutError`."""
+    replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """PostgreSQL read replicas: ``store.session(readonly=True)`` runs on them, round-robin
+    (comma-separated in ``SKILLSTORE_REPLICA_URLS``)."""
+    replica_max_lag_s: float = Field(default=5.0, ge=0, le=86_400)
+    """A replica further behind than this (seconds of replay) is skipped."""
+    replica_wait_s: float = Field(default=0.5, ge=0, le=60)
+    """How long a session opened with ``after=token`` waits for a replica to replay the
+    token before it reads on the primary instead."""
+    transaction_pooler: bool = False
+    """The URLs reach PostgreSQL through a transaction-mode pooler (PgBouncer): no
+    statement caches or named prepared statements that assume one server session."""
 
     def __repr_args__(self) -> Any:
         # The database URL's password is a secret like the others: never in a repr.
         for name, value in super().__repr_args__():
             if name == "database_url" and isinstance(value, str):
                 value = hide_password(value)
+            elif name == "replica_urls" and isinstance(value, list):
+                value = [hide_password(url) for url in value]
             yield name, value
 
-    @field_validator("encryption_keys", "known_integrations", mode="before")
+    @field_validator("encryption_keys", "known_integrations", "replica_urls", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -19,12 +19,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from skillstore._fastapi import SessionDependency
+from skillstore.db import replicas
 from skillstore.db.engine import create_engine
+from skillstore.db.replicas import Replica, Replicas, parse_lsn
 from skillstore.db.statements import Statements
 from skillstore.db.translate import translated
 from skillstore.db.unit import Connections, UnitOfWork
+from skillstore.db.urls import parse_url
 from skillstore.embedding import Embedder, embedder_from_settings
 from skillstore.errors import (
+    BackendNotSupportedError,
     CredentialError,
     DatabaseError,
     EmbeddingError,
@@ -33,7 +37,7 @@ from skillstore.errors import (
     ValidationError,
 )
 from skillstore.repositories.base import RepoContext
-from skillstore.settings import StoreSettings
+from skillstore.settings import StoreSettings, hide_password
 
 if TYPE_CHECKING:
     from skillstore.authz import Actor
@@ -85,6 +89,13 @@ class StoreSession:
     def readonly(self) -> bool:
         """Whether this session refuses writes."""
         return self._ctx.uow.readonly
+
+    @property
+    def commit_token(self) -> str | None:
+        """After a read-write session that wrote and committed (PostgreSQL, with
+        ``replica_urls`` set): the position of its commit, for
+        ``store.session(readonly=True, after=token)``. Opaque; None otherwise."""
+        return self._ctx.uow.commit_token
 
     async def execute(
         self, statement: sa.Executable, params: Mapping[str, Any] | None = None
@@ -288,8 +299,29 @@ class Store:
         self._bind = bind
         self._owns_engine = False
         self._closed = False
-        self.connections = Connections(engine, keep=settings.pool_size)
+        check_scaling_settings(engine.dialect.name, settings)
+        limits = (
+            f"pool_size={settings.pool_size}, pool_overflow={settings.pool_overflow}, "
+            f"pool_timeout={settings.pool_timeout:g} s"
+        )
+        self.connections = Connections(engine, keep=settings.pool_size, exhausted=limits)
         """Connections waiting between units of work (`skillstore.db.unit.Connections`)."""
+        self.replicas = Replicas(
+            [
+                Replica(
+                    engine := create_engine(
+                        settings, url=url, connect_timeout=replicas.CONNECT_TIMEOUT_S
+                    ),
+                    Connections(engine, keep=settings.pool_size, exhausted=limits),
+                    name=hide_password(url),
+                )
+                for url in settings.replica_urls
+            ],
+            max_lag_s=settings.replica_max_lag_s,
+            wait_s=settings.replica_wait_s,
+        )
+        """Where read-only sessions run (`skillstore.db.replicas`); empty without
+        ``replica_urls``."""
         self.statements = Statements(engine.dialect)
         """Statements prepared for this store's database (`skillstore.db.statements`)."""
         self.caches: dict[str, Any] = {}
@@ -365,15 +397,20 @@ class Store:
         *,
         readonly: bool = False,
         actor: uuid.UUID | None = None,
+        after: str | None = None,
     ) -> AsyncIterator[StoreSession]:
         """A unit of work; scoped to ``team_id`` when given. Commits on success.
 
         ``readonly=True`` refuses writes (and on SQLite never takes the write lock, as no
-        session that only reads does). ``actor``: the user the session acts for, whose
-        role in ``team_id`` every write is checked against (`skillstore.authz`); without
-        one, the session is the service's and nothing is checked. On an exception it
-        rolls back, then writes again (and commits) only the audit entries recorded as
-        durable, such as refused webhook calls.
+        session that only reads does). With ``replica_urls`` it runs on a replica,
+        round-robin, skipping replicas that are down or lag by more than
+        ``replica_max_lag_s``, else on the primary; ``after`` (a `StoreSession.commit_token`)
+        picks only a replica that has replayed that commit, waiting up to
+        ``replica_wait_s``. ``actor``: the user the session acts for, whose role in
+        ``team_id`` every write is checked against (`skillstore.authz`); without one, the
+        session is the service's and nothing is checked. On an exception it rolls back,
+        then writes again (and commits) only the audit entries recorded as durable, such
+        as refused webhook calls.
 
         Raises:
             ForbiddenError: ``actor`` is not an active member of the team (at the start),
@@ -382,7 +419,21 @@ class Store:
         """
         if self._closed:
             raise SkillstoreError("this store is closed; open another with Store.open(...)")
-        uow = UnitOfWork(self.connections, bind=self._bind, readonly=readonly)
+        if after is not None and not readonly:
+            raise ValidationError(
+                "after= is for read-only sessions: session(readonly=True, after=token)"
+            )
+        connections = self.connections
+        if readonly and self.replicas and self._bind is None:
+            connections = await self.replicas.pick(after) or self.connections
+        elif after is not None:
+            parse_lsn(after)  # refused alike with or without replicas
+        uow = UnitOfWork(
+            connections,
+            bind=self._bind,
+            readonly=readonly,
+            commit_token=bool(self.replicas) and not readonly,
+        )
         ctx = RepoContext(uow, team_id, self)
         try:
             if actor is not None:
@@ -527,6 +578,7 @@ class Store:
         close the engine's pool (an engine passed in belongs to whoever made it)."""
         self._closed = True
         await self.connections.close()
+        await self.replicas.close()
         if self._owns_engine:
             await self.engine.dispose()
 
@@ -535,6 +587,29 @@ class Store:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def check_scaling_settings(dialect: str, settings: StoreSettings) -> None:
+    """Refuse read-replica and pooler settings where they cannot apply (SQLite), or a
+    replica that is not PostgreSQL: silently ignoring them would read from the wrong place."""
+    chosen = settings.model_fields_set & {
+        "replica_urls",
+        "replica_max_lag_s",
+        "replica_wait_s",
+        "transaction_pooler",
+    }
+    if dialect == "sqlite" and (settings.replica_urls or settings.transaction_pooler or chosen):
+        raise BackendNotSupportedError(
+            f"{', '.join(sorted(chosen)) or 'replica_urls'}: read replicas and transaction "
+            "poolers need PostgreSQL; on SQLite readers never wait for the writer anyway "
+            "(store.session(readonly=True)), so leave SKILLSTORE_REPLICA_URLS and "
+            "SKILLSTORE_TRANSACTION_POOLER unset"
+        )
+    for url in settings.replica_urls:
+        if parse_url(url)[0].get_backend_name() != "postgresql":
+            raise BackendNotSupportedError(
+                f"replica {hide_password(url)}: a read replica must be a PostgreSQL URL"
+            )
 
 
 async def ping(engine: AsyncEngine) -> None:

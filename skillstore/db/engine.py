@@ -12,6 +12,14 @@ reset, and on SQLite a reset would be one more thread hop per request. There is 
 ``pool_pre_ping`` either (three round trips per PostgreSQL checkout): a dead connection
 is found, invalidated and replaced by the first statement of a unit of work.
 
+``transaction_pooler``: behind PgBouncer in ``pool_mode = transaction`` consecutive
+transactions of one client connection run on different server connections, so nothing
+may assume one server session: asyncpg's statement cache is off (every statement is an
+unnamed one, parsed again with its Bind), SQLAlchemy's prepared-statement cache is off,
+and the statement names SQLAlchemy still makes are UUIDs (a per-process counter collides
+between processes sharing a server connection). Session-level ``SET`` and session
+advisory locks are never used anyway (``SET LOCAL``, ``pg_advisory_xact_lock``).
+
 `create_engine(..., migrations=True)` is the engine Alembic runs on: one connection per
 use, SQLAlchemy's own transactions, and on SQLite ``BEGIN IMMEDIATE`` (the begin hook
 from SQLAlchemy's documentation) so that two processes migrating at once queue.
@@ -20,6 +28,7 @@ from SQLAlchemy's documentation) so that two processes migrating at once queue.
 from __future__ import annotations
 
 import struct
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,24 +41,48 @@ from skillstore.db.urls import parse_url
 from skillstore.settings import StoreSettings
 
 
-def create_engine(settings: StoreSettings, *, migrations: bool = False) -> AsyncEngine:
-    """Build the engine for ``settings.database_url`` with the backend's connection set-up
-    (see the module docstring for what ``migrations`` changes)."""
-    url, connect_args = parse_url(settings.database_url)
-    options: dict[str, Any] = {"connect_args": connect_args}
+def create_engine(
+    settings: StoreSettings,
+    *,
+    migrations: bool = False,
+    url: str | None = None,
+    connect_timeout: float | None = None,
+) -> AsyncEngine:
+    """Build the engine for ``url`` (default ``settings.database_url``) with the backend's
+    connection set-up (see the module docstring for what ``migrations`` changes)."""
+    parsed, connect_args = parse_url(settings.database_url if url is None else url)
+    options: dict[str, Any]
     if migrations:
-        options |= {"poolclass": NullPool}
+        options = {"poolclass": NullPool}
     else:
-        options |= {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
-        if url.get_backend_name() == "postgresql":
+        options = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
+        if parsed.get_backend_name() == "postgresql":
             options |= {"pool_size": settings.pool_size, "max_overflow": settings.pool_overflow}
+        if parsed.database not in {None, "", ":memory:"}:
+            options["pool_timeout"] = settings.pool_timeout
+    if parsed.get_backend_name() == "postgresql":
+        if settings.transaction_pooler:
+            connect_args |= pooler_safe_connect_args()
+        if connect_timeout is not None:
+            connect_args["timeout"] = connect_timeout
+    if connect_args:
+        options["connect_args"] = connect_args
     # pydantic-core's parser: what JSON columns hold comes back in a fifth of the time.
-    engine = create_async_engine(url, echo=settings.echo, json_deserializer=from_json, **options)
-    if url.get_backend_name() == "sqlite":
+    engine = create_async_engine(parsed, echo=settings.echo, json_deserializer=from_json, **options)
+    if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine, settings, migrations=migrations)
     else:
         _configure_postgres(engine)
     return engine
+
+
+def pooler_safe_connect_args() -> dict[str, Any]:
+    """asyncpg/SQLAlchemy connect arguments that work through a transaction-mode pooler."""
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__asyncpg_{uuid.uuid4()}__",
+    }
 
 
 def _configure_sqlite(engine: AsyncEngine, settings: StoreSettings, *, migrations: bool) -> None:

@@ -54,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from skillstore.db.statements import Prepared, target_of
 from skillstore.db.translate import translate_driver_error
-from skillstore.errors import DatabaseError, SkillstoreError
+from skillstore.errors import DatabaseError, PoolTimeoutError, SkillstoreError
 
 _NO_PARAMS: Mapping[str, Any] = {}
 T = TypeVar("T")
@@ -92,16 +92,27 @@ class Connections:
     (see `UnitOfWork`).
     """
 
-    def __init__(self, engine: AsyncEngine, keep: int) -> None:
+    def __init__(self, engine: AsyncEngine, keep: int, *, exhausted: str = "") -> None:
         self.engine = engine
         self._keep = keep
         self._idle: list[AsyncConnection] = []
+        self._exhausted = exhausted
+        """What to say when the pool has no connection free in time (its limits)."""
 
     async def take(self) -> AsyncConnection:
+        """A connection for one unit of work; `PoolTimeoutError` when the pool is
+        exhausted for ``pool_timeout`` seconds."""
         if self._idle:
             return self._idle.pop()
         conn = self.engine.connect()
-        await conn.start()
+        try:
+            await conn.start()
+        except sa.exc.TimeoutError:
+            raise PoolTimeoutError(
+                f"no database connection became free in time ({self._exhausted}): every "
+                "pooled connection is in a unit of work; keep units of work short, or raise "
+                "SKILLSTORE_POOL_SIZE / SKILLSTORE_POOL_OVERFLOW / SKILLSTORE_POOL_TIMEOUT"
+            ) from None
         return conn
 
     async def give(self, conn: AsyncConnection) -> None:
@@ -138,8 +149,13 @@ class UnitOfWork:
         bind: AsyncConnection | None = None,
         readonly: bool = False,
         guard: Callable[[str | None], None] | None = None,
+        commit_token: bool = False,
     ) -> None:
         self._connections = connections
+        self._want_token = commit_token and bind is None
+        self.commit_token: str | None = None
+        """PostgreSQL, with ``commit_token=True``: the WAL position after this unit of
+        work's commit, once it committed a write (`skillstore.db.replicas`)."""
         self._bind = bind
         self.readonly = readonly
         self.guard = guard
@@ -288,8 +304,12 @@ class UnitOfWork:
             if commit and self._failed is not None:
                 raise DatabaseError(self._failed)
             if commit and self._tx is not None:
+                wrote = self._tx == "write"
                 await self._send(self._end_sql(commit=True))
                 self._tx = None
+                if wrote and self._want_token and not self.sqlite:
+                    lsn = "SELECT pg_current_wal_lsn()::text"
+                    self.commit_token = await self._call(lambda: self._raw.fetchval(lsn), lsn)
             if self._tx is None:
                 await self._release()
                 return
