@@ -35,6 +35,7 @@ from skillstore.settings import StoreSettings
 
 if TYPE_CHECKING:
     from skillstore.crypto import Cipher
+    from skillstore.models.erasure import ErasureRead
     from skillstore.repositories.agents import AgentRepository
     from skillstore.repositories.audit import AuditRepository
     from skillstore.repositories.client import ClientRepository, FeedbackRepository
@@ -477,6 +478,32 @@ class Store:
                     .values({column.name: new, version.name: key_version})
                 )
             return len(rows)
+
+    async def erase_team(self, team_id: uuid.UUID) -> ErasureRead:
+        """Delete team ``team_id`` and everything it owns in one unit of work, blanking
+        (not deleting) its append-only history, then `checkpoint`. Returns the erasure
+        record (what was deleted and redacted, table by table).
+
+        Raises:
+            NotFoundError: no such team.
+        """
+        from skillstore.lifecycle.erase import erase_team
+
+        async with self.session() as s:
+            await s._ctx.uow.begin_write()
+            erased = await erase_team(s._ctx, team_id)
+        await self.checkpoint()
+        return erased
+
+    async def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database file and truncate it, so that pages an
+        erasure overwrote are gone from the WAL too. PostgreSQL: nothing (dead row
+        versions are reclaimed by VACUUM; run ``VACUUM FULL`` to rewrite the files)."""
+        if self.dialect != "sqlite" or self._bind is not None:
+            return
+        with translated():
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def close(self) -> None:
         """Give back the connections this store holds and, for a store made by `open`,
