@@ -17,8 +17,6 @@ from sqlmodel import Field
 
 from skillstore.db.base import IdMixin, Schema, TimestampMixin
 
-_DAYS = {"ge": 1, "le": 36500}
-
 KINDS = (
     "executions_days",
     "agent_logs_days",
@@ -32,12 +30,12 @@ KINDS = (
 
 # Fields a caller may set: days to keep each kind (None: forever).
 class RetentionPolicyBase(Schema):
-    executions_days: int | None = Field(default=None, **_DAYS)  # type: ignore[arg-type]
-    agent_logs_days: int | None = Field(default=None, **_DAYS)  # type: ignore[arg-type]
-    metrics_days: int | None = Field(default=None, **_DAYS)  # type: ignore[arg-type]
-    messages_days: int | None = Field(default=None, **_DAYS)  # type: ignore[arg-type]
-    expired_memories_days: int | None = Field(default=None, **_DAYS)  # type: ignore[arg-type]
-    audit_days: int | None = Field(default=None, **_DAYS)  # type: ignore[arg-type]
+    executions_days: int | None = Field(default=None, ge=1, le=36500)
+    agent_logs_days: int | None = Field(default=None, ge=1, le=36500)
+    metrics_days: int | None = Field(default=None, ge=1, le=36500)
+    messages_days: int | None = Field(default=None, ge=1, le=36500)
+    expired_memories_days: int | None = Field(default=None, ge=1, le=36500)
+    audit_days: int | None = Field(default=None, ge=1, le=36500)
 
 
 # The table: one policy per team.
