@@ -495,6 +495,17 @@ class Store:
         await self.checkpoint()
         return erased
 
+    async def apply_retention(self, *, batch_size: int = 500) -> dict[str, int]:
+        """Apply every team's `RetentionPolicy`: delete old executions, agent logs,
+        metrics, messages and long-expired memories, and blank old audit entries, in
+        committed batches; rows erased, by table. Idempotent and safe to run from
+        several workers at once (`skillstore.lifecycle.retention`)."""
+        from skillstore.lifecycle.retention import apply_retention
+
+        done = await apply_retention(self, batch_size=batch_size)
+        await self.checkpoint()
+        return done
+
     async def checkpoint(self) -> None:
         """SQLite: copy the WAL into the database file and truncate it, so that pages an
         erasure overwrote are gone from the WAL too. PostgreSQL: nothing (dead row
