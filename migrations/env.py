@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.sql.sqltypes import AutoString
 
 from skillstore._migrate.ddl import NO_REPLACE_REVISION, VECTOR_VERSION, restore_sqlite_triggers
+from skillstore._migrate.redaction import REVISION as REDACTION_REVISION
 from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX, metadata
 from skillstore.db.engine import create_engine
 from skillstore.db.types import (
@@ -115,7 +116,12 @@ def run_migrations(connection: sa.Connection) -> None:
     def after_revision(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         if sqlite:
             applied = {r.revision for r in context.script.iterate_revisions(heads, "base")}
-            restore_sqlite_triggers(connection, metadata, no_replace=NO_REPLACE_REVISION in applied)
+            restore_sqlite_triggers(
+                connection,
+                metadata,
+                no_replace=NO_REPLACE_REVISION in applied,
+                redactable=REDACTION_REVISION in applied,
+            )
 
     context.configure(
         connection=connection,

@@ -278,5 +278,26 @@ async def keys_rotate(url: str | None, batch_size: int) -> None:
     click.echo(f"re-encrypted {count} value(s) under key {store.cipher.primary_version}")
 
 
+@main.group()
+def retention() -> None:
+    """Apply the teams' retention policies."""
+
+
+@retention.command("run")
+@url_option
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
+@run
+async def retention_run(url: str | None, batch_size: int) -> None:
+    """Erase what each team's retention policy says is too old, batch by batch.
+
+    Safe to interrupt, re-run, or run from several workers at once.
+    """
+    async with await open_store(url) as store:
+        done = await store.apply_retention(batch_size=batch_size)
+    for table, count in sorted(done.items()):
+        click.echo(f"{table}: {count} erased")
+    click.echo(f"erased {sum(done.values())} row(s)")
+
+
 if __name__ == "__main__":
     main()

@@ -42,6 +42,7 @@ from skillstore.settings import StoreSettings, hide_password
 if TYPE_CHECKING:
     from skillstore.authz import Actor
     from skillstore.crypto import Cipher
+    from skillstore.models.erasure import ErasureRead
     from skillstore.models.tenancy import UserRole
     from skillstore.repositories.agents import AgentRepository
     from skillstore.repositories.audit import AuditRepository
@@ -572,6 +573,43 @@ class Store:
                     .values({column.name: new, version.name: key_version})
                 )
             return len(rows)
+
+    async def erase_team(self, team_id: uuid.UUID) -> ErasureRead:
+        """Delete team ``team_id`` and everything it owns in one unit of work, blanking
+        (not deleting) its append-only history, then `checkpoint`. Returns the erasure
+        record (what was deleted and redacted, table by table).
+
+        Raises:
+            NotFoundError: no such team.
+        """
+        from skillstore.lifecycle.erase import erase_team
+
+        async with self.session() as s:
+            await s._ctx.uow.begin_write()
+            erased = await erase_team(s._ctx, team_id)
+        await self.checkpoint()
+        return erased
+
+    async def apply_retention(self, *, batch_size: int = 500) -> dict[str, int]:
+        """Apply every team's `RetentionPolicy`: delete old executions, agent logs,
+        metrics, messages and long-expired memories, and blank old audit entries, in
+        committed batches; rows erased, by table. Idempotent and safe to run from
+        several workers at once (`skillstore.lifecycle.retention`)."""
+        from skillstore.lifecycle.retention import apply_retention
+
+        done = await apply_retention(self, batch_size=batch_size)
+        await self.checkpoint()
+        return done
+
+    async def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database file and truncate it, so that pages an
+        erasure overwrote are gone from the WAL too. PostgreSQL: nothing (dead row
+        versions are reclaimed by VACUUM; run ``VACUUM FULL`` to rewrite the files)."""
+        if self.dialect != "sqlite" or self._bind is not None:
+            return
+        with translated():
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def close(self) -> None:
         """Give back the connections this store holds and, for a store made by `open`,

@@ -6,7 +6,7 @@ retried trigger finds the execution it already made. Both are plain DDL on both
 backends (a new table, a nullable column and a unique index: no SQLite table rebuild).
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012
 Create Date: 2026-12-02
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from skillstore.db.types import UTCDateTime
 
 revision: str = "0013"
-down_revision: str | None = "0009"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

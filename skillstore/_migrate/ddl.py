@@ -21,7 +21,10 @@ from skillstore.db.schema import (
     ANY_ROW,
     APPEND_ONLY,
     APPEND_ONLY_MARKER,
+    DELETABLE,
     EPOCH,
+    ERASURE,
+    REDACTED,
     VECTOR_INDEX_MAX_DIMENSIONS,
     VECTOR_VERSION,
     VECTOR_VOLATILE_COLUMNS,
@@ -177,7 +180,11 @@ def drop_vector_versions() -> None:
 
 
 def restore_sqlite_triggers(
-    connection: sa.Connection, metadata: sa.MetaData, *, no_replace: bool = True
+    connection: sa.Connection,
+    metadata: sa.MetaData,
+    *,
+    no_replace: bool = True,
+    redactable: bool = True,
 ) -> None:
     """Re-create the triggers a SQLite batch migration dropped with its table.
 
@@ -186,17 +193,33 @@ def restore_sqlite_triggers(
     Vector triggers are re-created even when present (their column list follows the
     table's current columns), and every token is replaced: a revision may have changed
     rows while no trigger was watching. ``no_replace``: whether the database is at or
-    past `NO_REPLACE_REVISION` (before it, those triggers did not exist yet).
+    past `NO_REPLACE_REVISION` (before it, those triggers did not exist yet);
+    ``redactable``: whether it is at or past `redaction.REVISION` (its triggers follow
+    the table's current columns, so they are re-created every time).
     """
+    from skillstore._migrate import redaction
+
     inspector = sa.inspect(connection)
     existing = set(inspector.get_table_names())
     for table in metadata.sorted_tables:
         if table.info.get(APPEND_ONLY) and table.name in existing:
             statements = _sqlite_triggers(table.name)
+            if redactable and REDACTED in table.info:
+                columns = [c["name"] for c in inspector.get_columns(table.name)]
+                statements = redaction.redaction_sql(
+                    table.name,
+                    table.info[REDACTED],
+                    deletable=bool(table.info.get(DELETABLE)),
+                    dialect="sqlite",
+                    columns=columns,
+                )
             if no_replace:
                 statements += no_replace_sql(table.name)
             for statement in statements:
                 connection.exec_driver_sql(statement)
+    if redactable and ERASURE in existing:
+        for statement in redaction.erasure_table_sql("sqlite"):
+            connection.exec_driver_sql(statement)
     if VECTOR_VERSION not in existing:
         return
     for name in sorted({c.table.name for c in vector_columns(metadata)} & existing):

@@ -102,6 +102,9 @@ def _configure_sqlite(engine: AsyncEngine, settings: StoreSettings, *, migration
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted and overwritten rows are zeroed in the file, so an erasure leaves no
+        # readable bytes behind in free pages (the WAL is emptied by a checkpoint).
+        cursor.execute("PRAGMA secure_delete=ON")
         # Vector search reads every candidate's blob: with the default 2 MB page cache a
         # 2,000-row tenant (3 MB of vectors) is re-read through syscalls on every query.
         cursor.execute("PRAGMA cache_size=-65536")

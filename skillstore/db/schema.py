@@ -30,3 +30,20 @@ on one of them is never answered from the cache."""
 
 VECTOR_INDEX_MAX_DIMENSIONS = 2000
 """pgvector indexes ``vector`` up to 2,000 dimensions and ``halfvec`` up to 4,000."""
+
+REDACTED = "redacted"
+"""Key in ``Table.info`` of an append-only table whose personal columns an erasure may
+blank: column → the value it is blanked to (``None``, ``{}`` or a fixed text). The
+triggers let an UPDATE through only when it sets exactly these values, changes no other
+column, and names (in ``erasure_id``) an `ERASURE` record still open in this
+transaction (see `skillstore.lifecycle.erase`)."""
+
+DELETABLE = "deletable_when_erased"
+"""Key in ``Table.info``: rows of this append-only table may be deleted once redacted,
+by an open erasure (profile entries, so a client and its team can go)."""
+
+ERASURE = "erasure"
+"""The table of erasure records: one row per erasure, retention run or team removal."""
+
+ERASED_TEXT = "erased"
+"""What an erased actor name (``memory_log.changed_by``) becomes."""

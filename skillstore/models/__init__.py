@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         CredentialRead,
         CredentialUpdate,
     )
+    from skillstore.models.erasure import Erasure, ErasureKind, ErasureRead
     from skillstore.models.execution import (
         Execution,
         ExecutionCreate,
@@ -126,6 +127,11 @@ if TYPE_CHECKING:
         LogLevel,
         MetricBucket,
         MetricBucketSize,
+    )
+    from skillstore.models.retention import (
+        RetentionPolicy,
+        RetentionPolicyCreate,
+        RetentionPolicyRead,
     )
     from skillstore.models.retrieval import RetrievalWeights
     from skillstore.models.schedule import (
@@ -220,6 +226,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "MessageUpdate",
     ),
     "credential": ("Credential", "CredentialCreate", "CredentialRead", "CredentialUpdate"),
+    "erasure": ("Erasure", "ErasureKind", "ErasureRead"),
     "execution": (
         "Execution",
         "ExecutionCreate",
@@ -284,6 +291,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "MetricBucketSize",
     ),
     "retrieval": ("RetrievalWeights",),
+    "retention": ("RetentionPolicy", "RetentionPolicyCreate", "RetentionPolicyRead"),
     "schedule": ("Schedule", "ScheduleCreate", "ScheduleRead", "ScheduleType", "ScheduleUpdate"),
     "task": (
         "TASK_TRANSITIONS",
@@ -391,6 +399,9 @@ __all__ = [
     "DocumentEmbeddingRead",
     "DocumentEmbeddingUpdate",
     "DocumentHit",
+    "Erasure",
+    "ErasureKind",
+    "ErasureRead",
     "Escalation",
     "EscalationCreate",
     "EscalationRead",
@@ -434,6 +445,9 @@ __all__ = [
     "MetricBucket",
     "MetricBucketSize",
     "NodePosition",
+    "RetentionPolicy",
+    "RetentionPolicyCreate",
+    "RetentionPolicyRead",
     "RetrievalContext",
     "RetrievalWeights",
     "Schedule",

@@ -23,7 +23,7 @@ from pydantic import field_validator
 from sqlmodel import Field
 
 from skillstore.db.base import IdMixin, Schema
-from skillstore.db.schema import APPEND_ONLY
+from skillstore.db.schema import APPEND_ONLY, DELETABLE, REDACTED
 from skillstore.db.types import JSON, UTCDateTime, utcnow
 
 _EVENT = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
@@ -80,8 +80,16 @@ class AuditLog(AuditLogBase, IdMixin, table=True):
     __table_args__ = (
         sa.Index("ix_audit_log_resource", "resource_type", "resource_id"),
         sa.Index("ix_audit_log_team_id_timestamp", "team_id", "timestamp"),
-        {"info": {APPEND_ONLY: True}},
+        {
+            "info": {
+                APPEND_ONLY: True,
+                DELETABLE: False,
+                REDACTED: {"details": {}, "ip_address": None},
+            }
+        },
     )
+
+    erasure_id: uuid.UUID | None = Field(default=None, index=True)
 
     team_id: uuid.UUID | None = None
     timestamp: datetime = Field(
@@ -100,5 +108,6 @@ class AuditLogCreate(AuditLogBase):
 # Output.
 class AuditLogRead(AuditLogBase):
     id: uuid.UUID
+    erasure_id: uuid.UUID | None = None
     team_id: uuid.UUID | None
     timestamp: datetime

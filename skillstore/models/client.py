@@ -28,7 +28,7 @@ from pydantic import BaseModel, EmailStr
 from sqlmodel import Field
 
 from skillstore.db.base import CreatedAtMixin, IdMixin, Schema, TeamScopedMixin, TimestampMixin
-from skillstore.db.schema import APPEND_ONLY
+from skillstore.db.schema import APPEND_ONLY, DELETABLE, REDACTED
 from skillstore.db.types import JSON, UTCDateTime
 
 
@@ -103,8 +103,10 @@ class ClientProfileEntry(
     __table_args__ = (
         sa.UniqueConstraint("client_id", "sequence"),
         sa.CheckConstraint("sequence >= 1", name="sequence_positive"),
-        {"info": {APPEND_ONLY: True}},
+        {"info": {APPEND_ONLY: True, DELETABLE: True, REDACTED: {"data": {}, "source": None}}},
     )
+
+    erasure_id: uuid.UUID | None = Field(default=None, index=True)
 
     client_id: uuid.UUID = Field(foreign_key="client.id", ondelete="RESTRICT", index=True)
     sequence: int = Field(ge=1)
@@ -118,6 +120,7 @@ class ClientProfileEntryCreate(ClientProfileEntryBase):
 # Output.
 class ClientProfileEntryRead(ClientProfileEntryBase):
     id: uuid.UUID
+    erasure_id: uuid.UUID | None = None
     team_id: uuid.UUID
     client_id: uuid.UUID
     sequence: int

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Field
 
 from skillstore.db.base import CreatedAtMixin, IdMixin, Schema
-from skillstore.db.schema import APPEND_ONLY
+from skillstore.db.schema import APPEND_ONLY, DELETABLE, ERASED_TEXT, REDACTED
 from skillstore.db.types import JSON
 
 
@@ -40,6 +40,8 @@ class MemoryAction(enum.StrEnum):
 class MemoryLogBase(Schema):
     memory_id: uuid.UUID = Field(index=True)
     team_id: uuid.UUID = Field(index=True)
+    user_id: uuid.UUID | None = Field(default=None, index=True)
+    """The user the memory is about (so the user's erasure finds rows of gone memories)."""
     action: MemoryAction = Field(sa_type=sa.String(32))
     old_content: str | None = Field(default=None, sa_type=sa.Text)
     new_content: str | None = Field(default=None, sa_type=sa.Text)
@@ -52,12 +54,29 @@ class MemoryLogBase(Schema):
 
 # The table: insert-only, guarded by triggers.
 class MemoryLog(CreatedAtMixin, MemoryLogBase, IdMixin, table=True):
-    __table_args__ = ({"info": {APPEND_ONLY: True}},)
+    __table_args__ = (
+        {
+            "info": {
+                APPEND_ONLY: True,
+                DELETABLE: False,
+                REDACTED: {
+                    "old_content": None,
+                    "new_content": None,
+                    "reason": None,
+                    "changed_by": ERASED_TEXT,
+                    "details": {},
+                },
+            }
+        },
+    )
+
+    erasure_id: uuid.UUID | None = Field(default=None, index=True)
 
 
 # Output of `MemoryRepository.history`.
 class MemoryLogRead(MemoryLogBase):
     id: uuid.UUID
+    erasure_id: uuid.UUID | None = None
     created_at: datetime
 
 

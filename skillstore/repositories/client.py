@@ -85,6 +85,7 @@ class ClientRepository(TenantRepository[Client, ClientCreate, ClientUpdate, Clie
             "client_id": client_id,
             "created_at": utcnow(),
             "team_id": self.team_id,
+            "erasure_id": None,
         }
         prepared = self._statement("append-entry", self._append)
         sequence = await self._uow.scalar(prepared, {f"v_{k}": v for k, v in entry.items()})

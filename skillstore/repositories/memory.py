@@ -57,7 +57,7 @@ TAG = table_of(MemoryTag)
 MESSAGE = table_of(Message)
 _TIER_RANK = {MemoryTier.HOT: 0, MemoryTier.WARM: 1, MemoryTier.COLD: 2}
 _LOGGED_DETAILS = frozenset({"status", "tier", "superseded_by", "is_pinned", "contradicts"})
-_OLD = ("content", "importance", "tier", "status", "version", "contradicts")
+_OLD = ("content", "importance", "tier", "status", "version", "contradicts", "user_id")
 """What a change reads of the memory it changes (for its log row and its checks)."""
 
 

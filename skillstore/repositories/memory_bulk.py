@@ -177,6 +177,7 @@ def _columns(
         "action": Repeat(MemoryAction.CREATED.value),
         "new_content": memory["content"],
         "new_importance": memory["importance"],
+        "user_id": memory["user_id"],
         "changed_by": [c.source_type.value for c in creates],
         "details": Repeat({}),
         "created_at": memory["created_at"],

@@ -42,6 +42,7 @@ def contents(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> di
         "new_content": new["content"] if new else None,
         "old_importance": old["importance"] if old else None,
         "new_importance": new["importance"] if new else None,
+        "user_id": (old or {}).get("user_id") or (new or {}).get("user_id"),
     }
 
 
@@ -72,6 +73,8 @@ class MemoryLogWriter:
             "new_content": None,
             "old_importance": None,
             "new_importance": None,
+            "user_id": None,
+            "erasure_id": None,
             "changed_by": note.changed_by,
             "reason": note.reason,
             "details": dict(details or {}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bcrypt
 import sqlalchemy as sa
@@ -35,6 +35,9 @@ from skillstore.models.tenancy import (
 from skillstore.repositories.audit import AuditRepository
 from skillstore.repositories.base import Repository, coerce
 from skillstore.secret import secret_text
+
+if TYPE_CHECKING:
+    from skillstore.models.erasure import ErasureRead
 
 _MEMBERSHIP = table_of(TeamMembership)
 _TEAM = table_of(Team)
@@ -67,6 +70,23 @@ class UserRepository(Repository[User, UserCreate, UserUpdate, UserRead]):
             return {}
         rounds = self._store.settings.bcrypt_rounds
         return {"password_hash": hash_password(secret_text(password), rounds)}
+
+    async def erase(self, user_id: uuid.UUID) -> ErasureRead:
+        """Forget a user, in this unit of work: their memories (and those memories'
+        history payloads), conversations, feedback and memberships are deleted or
+        blanked, their audit entries lose IP and details, and the user row becomes a
+        tombstone (no email, no name, no password) that authored agents and owned teams
+        keep referring to. Counts, ids, timestamps and the order of events survive; an
+        ``erasure`` record and a ``user.erased`` audit entry say what was done. On
+        SQLite, `Store.checkpoint` afterwards empties the WAL of the old pages.
+
+        Raises:
+            NotFoundError: no such user.
+        """
+        from skillstore.lifecycle.erase import erase_user
+
+        await self._uow.begin_write()
+        return await erase_user(self._ctx, user_id)
 
     async def get_by_email(self, email: str) -> UserRead | None:
         """The user with this email (case-insensitive), or ``None``."""
@@ -168,6 +188,22 @@ class TeamRepository(Repository[Team, TeamCreate, TeamUpdate, TeamRead]):
             )
         return membership
 
+    async def delete(self, id: uuid.UUID) -> bool:
+        """Delete a team and everything it owns, in this unit of work; its append-only
+        history is blanked, not deleted (see `Store.erase_team`). An actor may delete
+        only the session's team, as its owner."""
+        from skillstore.lifecycle.erase import erase_team
+
+        if self._ctx.actor is not None:
+            self._ctx.actor.require_team(id, "deleting a team")
+            self._ctx.actor.require(UserRole.OWNER, "deleting the team")
+        await self._uow.begin_write()
+        try:
+            await erase_team(self._ctx, id)
+        except NotFoundError:
+            return False
+        return True
+
     async def get_by_slug(self, slug: str) -> TeamRead | None:
         """The team with this slug, or ``None``."""
         found = await self.find(slug=slug, limit=1)
@@ -235,13 +271,6 @@ class TeamRepository(Repository[Team, TeamCreate, TeamUpdate, TeamRead]):
         if self._ctx.actor is not None:
             self._ctx.actor.require_team(id, "changing a team")
         return await super().update(id, data, expected_version=expected_version)
-
-    async def delete(self, id: uuid.UUID) -> bool:
-        """Delete the team (an actor: only the session's team, as its owner)."""
-        if self._ctx.actor is not None:
-            self._ctx.actor.require_team(id, "deleting a team")
-            self._ctx.actor.require(UserRole.OWNER, "deleting the team")
-        return await super().delete(id)
 
     async def _authorize(
         self, team_id: uuid.UUID, user_id: uuid.UUID | None, role: UserRole | None
