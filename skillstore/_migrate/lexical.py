@@ -45,10 +45,8 @@ def sqlite_trigger_sql(table: str) -> list[str]:
     insert = f"INSERT INTO {fts} (rowid, body) VALUES (NEW.rowid, {new});"
     columns = "subject, content" if table == "memory" else "content"
     return [
-        f'CREATE TRIGGER IF NOT EXISTS "{fts}_insert" AFTER INSERT ON "{table}" '
-        f"BEGIN {insert} END",
-        f'CREATE TRIGGER IF NOT EXISTS "{fts}_delete" AFTER DELETE ON "{table}" '
-        f"BEGIN {delete} END",
+        f'CREATE TRIGGER IF NOT EXISTS "{fts}_insert" AFTER INSERT ON "{table}" BEGIN {insert} END',
+        f'CREATE TRIGGER IF NOT EXISTS "{fts}_delete" AFTER DELETE ON "{table}" BEGIN {delete} END',
         f'CREATE TRIGGER IF NOT EXISTS "{fts}_update" AFTER UPDATE OF {columns} ON "{table}" '
         f"BEGIN {delete} {insert} END",
     ]
@@ -64,9 +62,7 @@ def create_lexical(table: str) -> None:
             f"(to_tsvector('{language}'::regconfig, regexp_replace({text}, "
             "'[^[:alnum:]]+', ' ', 'g'))) STORED"
         )
-        op.execute(
-            f'CREATE INDEX "{GIN_PREFIX}{table}" ON "{table}" USING gin ({SEARCH_VECTOR})'
-        )
+        op.execute(f'CREATE INDEX "{GIN_PREFIX}{table}" ON "{table}" USING gin ({SEARCH_VECTOR})')
         return
     fts = f"{table}{FTS_SUFFIX}"
     op.execute(f'CREATE VIEW "{fts}_source" AS SELECT rowid AS rid, {text} AS body FROM "{table}"')

@@ -138,9 +138,7 @@ def bm25(doc: Sequence[str], phrases: Sequence[Phrase], stats: Stats) -> float:
     return total
 
 
-def rrf(
-    rankings: Sequence[Sequence[Id]], *, k0: float = RRF_K0
-) -> dict[Id, float]:
+def rrf(rankings: Sequence[Sequence[Id]], *, k0: float = RRF_K0) -> dict[Id, float]:
     """Reciprocal-rank fusion: ``Σ 1 / (k0 + rank)`` over the lists (rank from 1)."""
     scores: dict[Id, float] = {}
     for ranking in rankings:
