@@ -1,10 +1,11 @@
 """DDL of the lexical index (issue 15), shared by the revision and the SQLite restore.
 
 PostgreSQL: a generated ``search_vector tsvector`` column (the configuration named by
-``StoreSettings.lexical_language``, ``simple`` by default) with a GIN index. SQLite: an
-FTS5 external-content table ``<table>_fts`` over a view of the same text, kept in step by
-triggers; a batch migration rebuilds the table (new rowids, triggers gone), so
-`restore_lexical` re-creates the triggers and rebuilds the index when they are missing.
+``StoreSettings.lexical_language``, ``simple`` by default) with a GIN index. SQLite: a
+contentless FTS5 table ``<table>_fts`` (the text stays in the table only), kept in step
+by triggers that insert and 'delete' the row's text; a batch migration rebuilds the
+table (new rowids, triggers gone), so `restore_lexical` re-creates the triggers and
+re-indexes the table when they are missing.
 Both index the same text: every character but letters and digits is a separator.
 """
 
@@ -65,14 +66,24 @@ def create_lexical(table: str) -> None:
         op.execute(f'CREATE INDEX "{GIN_PREFIX}{table}" ON "{table}" USING gin ({SEARCH_VECTOR})')
         return
     fts = f"{table}{FTS_SUFFIX}"
-    op.execute(f'CREATE VIEW "{fts}_source" AS SELECT rowid AS rid, {text} AS body FROM "{table}"')
     op.execute(
-        f"CREATE VIRTUAL TABLE {fts} USING fts5(body, content='{fts}_source', "
-        "content_rowid='rid', tokenize='unicode61 remove_diacritics 0')"
+        f"CREATE VIRTUAL TABLE {fts} USING fts5(body, content='', "
+        "tokenize='unicode61 remove_diacritics 0')"
     )
     for statement in sqlite_trigger_sql(table):
         op.execute(statement)
-    op.execute(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")
+    for statement in rebuild_sql(table):
+        op.execute(statement)
+
+
+def rebuild_sql(table: str) -> list[str]:
+    """SQLite: index every row of ``table`` again (after a rebuild renumbered rowids)."""
+    fts = f"{table}{FTS_SUFFIX}"
+    return [
+        f"INSERT INTO {fts} ({fts}) VALUES ('delete-all')",
+        f"INSERT INTO {fts} (rowid, body) SELECT rowid, {_row(LEXICAL_TABLES[table], '')} "
+        f'FROM "{table}"',
+    ]
 
 
 def drop_lexical(table: str) -> None:
@@ -85,7 +96,6 @@ def drop_lexical(table: str) -> None:
     for event in ("insert", "delete", "update"):
         op.execute(f'DROP TRIGGER IF EXISTS "{fts}_{event}"')
     op.execute(f"DROP TABLE IF EXISTS {fts}")
-    op.execute(f'DROP VIEW IF EXISTS "{fts}_source"')
 
 
 def restore_lexical(connection: sa.Connection) -> None:
@@ -98,6 +108,5 @@ def restore_lexical(connection: sa.Connection) -> None:
     for table in LEXICAL_TABLES:
         fts = f"{table}{FTS_SUFFIX}"
         if fts in names and f"{fts}_insert" not in names:
-            for statement in sqlite_trigger_sql(table):
+            for statement in [*sqlite_trigger_sql(table), *rebuild_sql(table)]:
                 connection.exec_driver_sql(statement)
-            connection.exec_driver_sql(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')")
