@@ -150,3 +150,20 @@ def test_bm25_helpers_agree_with_the_oracle() -> None:
     for i, d in docs.items():
         want = reference.score(i, [OraclePhrase(p.words, p.prefix) for p in phrases])
         assert bm25(d, phrases, stats) == pytest.approx(want)
+
+
+async def test_retrieve_scores_the_lexical_signal_of_the_text(store: Store) -> None:
+    team, docs, vectors = await seeded(store)
+    async with store.session(team_id=team) as s:
+        scored = await s.memories.retrieve(
+            vectors[0], context={}, text="KX220B", token_budget=10_000
+        )
+        plain = await s.memories.retrieve(vectors[0], context={}, token_budget=10_000)
+    by_content = {m.memory.content: m for m in scored}
+    stock = by_content["KX220B stock is low; reorder KX220B soon"]
+    assert stock.lexical == 1.0
+    assert all(m.lexical == 0.0 for m in scored if m is not stock)
+    assert stock.total == pytest.approx(
+        next(p.total for p in plain if p.memory.id == stock.memory.id) + 0.10
+    )
+    assert len(docs) == len(CORPUS)

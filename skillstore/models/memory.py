@@ -189,6 +189,7 @@ class ScoredMemory(Schema):
     importance: float
     continuity: float
     relationship: float
+    lexical: float = 0.0
     total: float
     tokens: int
 

@@ -556,6 +556,7 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         weights: RetrievalWeights | None = None,
         token_budget: int | None = None,
         metadata: Mapping[str, Any] | None = None,
+        text: str | None = None,
     ) -> list[ScoredMemory]:
         """The memories worth putting in a prompt, scored and packed into ``token_budget``.
 
@@ -563,7 +564,8 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         the best hits, all limited to what the context may see (and, with ``metadata``,
         to memories whose metadata contains it). The formula is in
         `skillstore.repositories.retrieval`; ``weights`` and ``token_budget`` default to
-        the agent's. Pinned memories come first.
+        the agent's. Pinned memories come first. With ``text``, the memories it matches
+        best (BM25) join the candidates and score the ``lexical`` signal.
         """
         return await self._search.retrieve(
             embedding,
@@ -571,6 +573,7 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
             weights=weights,
             token_budget=token_budget,
             metadata=metadata,
+            text=text,
         )
 
     async def retrieve_text(
@@ -582,14 +585,20 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         token_budget: int | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> list[ScoredMemory]:
-        """`retrieve` with ``text`` embedded by the store's embedder.
+        """`retrieve` with ``text`` embedded by the store's embedder, and as the lexical
+        signal's query.
 
         Raises:
             EmbeddingError: the store has no embedder (the message says how to add one).
         """
         (vector,) = await embed_texts(self._store.embedder, [text])
         return await self.retrieve(
-            vector, context=context, weights=weights, token_budget=token_budget, metadata=metadata
+            vector,
+            context=context,
+            weights=weights,
+            token_budget=token_budget,
+            metadata=metadata,
+            text=text,
         )
 
     # ---- tags -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from skillstore.db.base import table_of
 from skillstore.db.states import parse_enum
 from skillstore.db.types import utcnow
 from skillstore.errors import EmbeddingError, ValidationError
-from skillstore.lexical import RRF_K0, Fusion
+from skillstore.lexical import RRF_K0, Fusion, parse_query
 from skillstore.lexical.search import lexical
 from skillstore.models.agent import AgentConfig
 from skillstore.models.agent_documents import AgentMemoryConfig
@@ -252,6 +252,7 @@ class MemorySearch:
         weights: RetrievalWeights | None = None,
         token_budget: int | None = None,
         metadata: Mapping[str, Any] | None = None,
+        text: str | None = None,
     ) -> list[ScoredMemory]:
         """See `MemoryRepository.retrieve`."""
         default_weights, default_budget = await self._agent_defaults(context.agent_id)
@@ -269,7 +270,20 @@ class MemorySearch:
         k = settings.memory_retrieval_candidates
         found = await nearest(self._uow, self._store, MEMORY, embedding, k=k, filters=visible)
         top = [n.id for n in found[: retrieval.RELATED_TOP_HITS]]
-        candidates = await self._embedded(visible, ids=[n.id for n in found])
+        words = []
+        if text is not None and (phrases := parse_query(text)):
+            lexical_filters = [f for f in visible if f.column != "embedding_model"]
+            words = await lexical(
+                self._uow,
+                self._store,
+                MEMORY,
+                phrases,
+                k=k,
+                filters=lexical_filters,
+                team_id=self.team_id,
+            )
+        wanted = [n.id for n in found] + [w.id for w in words]
+        candidates = await self._embedded(visible, ids=wanted)
         candidates += await self._embedded(visible, pinned=True)
         memories = {m.id: (m, v) for m, v in candidates}
         links = retrieval.linked({i: m for i, (m, _) in memories.items()}, top) - set(memories)
@@ -284,5 +298,6 @@ class MemorySearch:
             weights=weights or default_weights,
             now=context.now or utcnow(),
             half_life_hours=settings.memory_recency_half_life_hours,
+            lexical={w.id: w.score for w in words},
         )
         return retrieval.pack(scored, budget)
