@@ -39,9 +39,16 @@ def _row(text: str, row: str) -> str:
     return text.format(r=f"{row}." if row else "")
 
 
+def _sqlite_body(table: str, row: str) -> str:
+    """SQLite indexes a team token first (``t`` + the team id's hex), so a search ANDs
+    it with the query and FTS5 walks only the team's postings, not every team's."""
+    prefix = f"{row}." if row else ""
+    return f"'t' || {prefix}team_id || ' ' || {_row(LEXICAL_TABLES[table], row)}"
+
+
 def sqlite_trigger_sql(table: str) -> list[str]:
-    fts, text = f"{table}{FTS_SUFFIX}", LEXICAL_TABLES[table]
-    new, old = _row(text, "NEW"), _row(text, "OLD")
+    fts = f"{table}{FTS_SUFFIX}"
+    new, old = _sqlite_body(table, "NEW"), _sqlite_body(table, "OLD")
     delete = f"INSERT INTO {fts} ({fts}, rowid, body) VALUES ('delete', OLD.rowid, {old});"
     insert = f"INSERT INTO {fts} (rowid, body) VALUES (NEW.rowid, {new});"
     columns = "subject, content" if table == "memory" else "content"
@@ -81,8 +88,7 @@ def rebuild_sql(table: str) -> list[str]:
     fts = f"{table}{FTS_SUFFIX}"
     return [
         f"INSERT INTO {fts} ({fts}) VALUES ('delete-all')",
-        f"INSERT INTO {fts} (rowid, body) SELECT rowid, {_row(LEXICAL_TABLES[table], '')} "
-        f'FROM "{table}"',
+        f'INSERT INTO {fts} (rowid, body) SELECT rowid, {_sqlite_body(table, "")} FROM "{table}"',
     ]
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -46,23 +45,13 @@ MAX_PHRASES = 64
 """At most this many distinct phrases of a query are searched (the first ones)."""
 
 
-def _token_char(ch: str) -> bool:
-    return unicodedata.category(ch)[0] in "LN"
+_TOKEN = re.compile(r"[^\W_]+")
 
 
 def tokens(text: str) -> list[str]:
-    """``text``'s tokens as both indexes make them."""
-    found: list[str] = []
-    current: list[str] = []
-    for ch in text:
-        if _token_char(ch):
-            current.append(ch.lower())
-        elif current:
-            found.append("".join(current))
-            current = []
-    if current:
-        found.append("".join(current))
-    return found
+    """``text``'s tokens as both indexes make them (runs of letters and digits,
+    lower-cased)."""
+    return _TOKEN.findall(text.lower())
 
 
 @dataclass(frozen=True)
@@ -110,6 +99,34 @@ def parse_query(text: str, *, stop_words: frozenset[str] = STOP_WORDS) -> list[P
         if len(phrases) == MAX_PHRASES:
             break
     return phrases
+
+
+class TeamIndex:
+    """A team's indexed rows as tokens, with postings: its BM25 statistics."""
+
+    def __init__(self, docs: Sequence[Sequence[str]]) -> None:
+        self.docs = docs
+        self.total = sum(len(d) for d in docs)
+        self.postings: dict[str, set[int]] = {}
+        for i, doc in enumerate(docs):
+            for token in doc:
+                self.postings.setdefault(token, set()).add(i)
+
+    def matching(self, phrase: Phrase) -> int:
+        """Rows of the team holding ``phrase``."""
+        *head, last = phrase.words
+        sets = [self.postings.get(w, set()) for w in head]
+        if phrase.prefix:
+            sets.append(set().union(*(d for t, d in self.postings.items() if t.startswith(last))))
+        else:
+            sets.append(self.postings.get(last, set()))
+        found = set.intersection(*sets)
+        if len(phrase.words) == 1:
+            return len(found)
+        return sum(1 for i in found if phrase.count(self.docs[i]))
+
+    def stats(self, phrases: Sequence[Phrase]) -> Stats:
+        return Stats(len(self.docs), self.total, tuple(self.matching(p) for p in phrases))
 
 
 @dataclass(frozen=True)
@@ -168,6 +185,7 @@ __all__ = [
     "Fusion",
     "Phrase",
     "Stats",
+    "TeamIndex",
     "bm25",
     "parse_query",
     "rrf",

@@ -7,8 +7,10 @@ any phrase, through the index (``search_vector @@ to_tsquery(…)`` on PostgreSQ
 ``MATCH`` on SQLite), with the columns the caller shows. Both are scored by
 `skillstore.lexical.bm25` over the same tokens the indexes hold.
 
-Known cost: the statistics read is linear in the team's rows (measured in
-``bench/hybrid_latency.py``).
+Cost: the statistics need the team's tokens. SQLite keeps them per team on the
+`Store` between searches, exact by the team's version token (replaced by triggers on any
+write, in the writer's transaction); PostgreSQL reads and tokenizes the team's text on
+every search (linear in the team's rows: ``bench/hybrid_latency.py``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import REGCONFIG
 
-from skillstore.lexical import Phrase, Stats, bm25, tokens
+from skillstore.lexical import Phrase, TeamIndex, bm25, tokens
 from skillstore.vector import Filter, filter_params, filter_shape, filter_sql
+from skillstore.vector.sqlite_cache import team_token
 
 if TYPE_CHECKING:
     from skillstore.db.unit import UnitOfWork
@@ -29,6 +32,11 @@ if TYPE_CHECKING:
 
 TEXT_COLUMNS = {"memory": ("subject", "content")}
 """The columns each table indexes, joined by a space (default: ``content``)."""
+
+
+MAX_TEAMS_KEPT = 256
+"""SQLite: teams whose statistics are kept between searches (per store), exact by the
+team's version token (`skillstore.vector.sqlite_cache`: any write replaces it)."""
 
 
 class LexicalHit(NamedTuple):
@@ -68,17 +76,20 @@ async def lexical(
         )
 
     statements = store.statements
-    docs = [
-        _body(r)
-        for r in await uow.rows(
-            statements.get(("lexical-team", table.name), team_rows), {"team": team_id}
-        )
-    ]
-    stats = Stats(
-        rows=len(docs),
-        total_tokens=sum(len(d) for d in docs),
-        matching=tuple(sum(1 for d in docs if p.count(d)) for p in phrases),
-    )
+    key = ("lexical-team", table.name, team_id)
+    token = None if postgres else await team_token(uow, store, table, team_id)
+    kept = store.caches.setdefault("lexical-teams", {})
+    cached = kept.get(key)
+    if token is not None and cached is not None and cached[0] == token:
+        index = cached[1]
+    else:
+        rows = await uow.rows(statements.get(key[:2], team_rows), {"team": team_id})
+        index = TeamIndex([_body(r) for r in rows])
+        if token is not None:
+            if len(kept) >= MAX_TEAMS_KEPT:
+                kept.pop(next(iter(kept)))
+            kept[key] = (token, index)
+    stats = index.stats(phrases)
 
     def matches() -> sa.Executable:
         query = sa.bindparam("query", type_=sa.Text())
@@ -94,14 +105,15 @@ async def lexical(
         columns = [table.c.id, *(table.c[c] for c in text), *(table.c[c] for c in returning)]
         return sa.select(*columns).where(*filter_sql(table, filters), match)
 
-    key = ("lexical-match", table.name, tuple(returning), filter_shape(filters))
+    match_key = ("lexical-match", table.name, tuple(returning), filter_shape(filters))
     params = filter_params(filters)
     if postgres:
         params |= {"query": " | ".join(p.tsquery() for p in phrases)}
         params["language"] = store.settings.lexical_language
     else:
-        params["query"] = " OR ".join(p.fts5() for p in phrases)
-    rows = await uow.rows(statements.get(key, matches), params)
+        # the team token the index holds (`skillstore._migrate.lexical`)
+        params["query"] = f"t{team_id.hex} AND (" + " OR ".join(p.fts5() for p in phrases) + ")"
+    rows = await uow.rows(statements.get(match_key, matches), params)
     n = len(text)
     scored = [
         LexicalHit(r[0], bm25(_body(r[1 : 1 + n]), phrases, stats), tuple(r[1 + n :])) for r in rows
