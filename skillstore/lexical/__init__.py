@@ -63,13 +63,17 @@ class Phrase:
 
     def count(self, doc: Sequence[str]) -> int:
         """Occurrences in a document's tokens."""
+        *head, last = self.words
+        if not head:
+            if self.prefix:
+                return sum(1 for t in doc if t.startswith(last))
+            return doc.count(last) if isinstance(doc, list) else list(doc).count(last)
         n = len(self.words)
         found = 0
         for i in range(len(doc) - n + 1):
-            if all(doc[i + j] == self.words[j] for j in range(n - 1)):
-                last = doc[i + n - 1]
-                want = self.words[-1]
-                found += last.startswith(want) if self.prefix else last == want
+            if doc[i] == head[0] and all(doc[i + j] == head[j] for j in range(1, n - 1)):
+                tail = doc[i + n - 1]
+                found += tail.startswith(last) if self.prefix else tail == last
         return found
 
     def fts5(self) -> str:
