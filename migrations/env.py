@@ -29,6 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.sql.sqltypes import AutoString
 
 from skillstore._migrate.ddl import NO_REPLACE_REVISION, VECTOR_VERSION, restore_sqlite_triggers
+from skillstore._migrate.lexical import (
+    FTS_SUFFIX,
+    GIN_PREFIX,
+    LEXICAL_TABLES,
+    SEARCH_VECTOR,
+    restore_lexical,
+)
 from skillstore._migrate.redaction import REVISION as REDACTION_REVISION
 from skillstore.db.base import BACKEND_ONLY_INDEX_PREFIX, metadata
 from skillstore.db.engine import create_engine
@@ -54,9 +61,13 @@ def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
     if type_ == "index" and reflected and compare_to is None:
-        return not (name or "").startswith(BACKEND_ONLY_INDEX_PREFIX)
+        return not (name or "").startswith((BACKEND_ONLY_INDEX_PREFIX, GIN_PREFIX))
+    if type_ == "column" and reflected and compare_to is None:
+        return name != SEARCH_VECTOR  # PostgreSQL's generated lexical column
     if type_ == "table" and reflected and compare_to is None:
-        return name != VECTOR_VERSION  # SQLite's vector version table: migrations only
+        # SQLite's vector version table and FTS5 tables: migrations only
+        fts = tuple(f"{t}{FTS_SUFFIX}" for t in LEXICAL_TABLES)
+        return name != VECTOR_VERSION and not (name or "").startswith(fts)
     return True
 
 
@@ -122,6 +133,7 @@ def run_migrations(connection: sa.Connection) -> None:
                 no_replace=NO_REPLACE_REVISION in applied,
                 redactable=REDACTION_REVISION in applied,
             )
+            restore_lexical(connection)
 
     context.configure(
         connection=connection,

@@ -105,7 +105,7 @@ async def run_demo(settings: StoreSettings, *, query: str | None = None) -> None
             hits = await s.memories.search_text(text, k=5, agent_id=agent.id)
             console.print(
                 _search_table(
-                    text, [(h.similarity, h.memory.memory_type, h.memory.content) for h in hits]
+                    text, [(h.score, h.memory.memory_type, h.memory.content) for h in hits]
                 )
             )
             (vector,) = await embedder.embed([text])

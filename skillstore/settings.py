@@ -85,6 +85,9 @@ class StoreSettings(BaseSettings):
     """Age (since last access, else creation) at which a memory's recency signal halves."""
     memory_retrieval_candidates: int = Field(default=50, ge=1, le=1000)
     """Nearest neighbours `retrieve` scores (plus pinned and related memories)."""
+    lexical_language: str = Field(default="simple", pattern=r"^[a-z_]{1,63}$")
+    """PostgreSQL text-search configuration of the lexical index (fixed when the migration
+    runs; ``simple`` neither stems nor drops words, so ids and names stay searchable)."""
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     webhook_tolerance_s: int = Field(default=300, ge=1, le=86_400)
     """How far a webhook call's signed timestamp may be from now (either way); its nonce

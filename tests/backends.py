@@ -173,6 +173,8 @@ class Backend:
     root: str  # a directory (SQLite) or an admin URL (PostgreSQL)
     created: list[str] = field(default_factory=list)
     template: str | None = None
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    """In every database name: several Backends may share one server in a run."""
 
     async def empty_url(self) -> str:
         """A new, empty database."""
@@ -196,7 +198,7 @@ class Backend:
         return await self._create(template=self.template)
 
     async def _create(self, template: str | None) -> str:
-        name = f"skillstore_{RUN}_{len(self.created)}"
+        name = f"skillstore_{RUN}_{self.tag}_{len(self.created)}"
         if self.name == "sqlite":
             path = Path(self.root) / f"{name}.db"
             if template is not None:

@@ -41,7 +41,10 @@ def test_demo_fills_the_database_and_shows_the_tables(empty_url: str) -> None:
     assert "agent Kyra with 3 skills" in words(out)
     assert "Semantic search: 'how does Dana like to be contacted?'" in out
     search = out.split("Semantic search")[1].split("Scored retrieval")[0]
-    assert "Dana prefers to be contacted by email" in search.splitlines()[4]
+    # The best hit is one of the two memories about how to contact Dana (hybrid search:
+    # both hold "Dana" and "contacted"; the vector side prefers the e-mail one).
+    top = search.splitlines()[4]
+    assert "Dana prefers to be contacted by email" in top or "Dana asked to be contacted" in top
     retrieval = out.split("Scored retrieval")[1]
     for signal in ("sem", "rec", "imp", "con", "rel", "total"):
         assert signal in retrieval.splitlines()[2]

@@ -74,12 +74,12 @@ async def search(
             docs = await s.documents.search(
                 q, k=k, document_ids=None if group is None else [str(group)]
             )
-            return [(h.chunk.id, h.similarity) for h in docs]
+            return [(h.chunk.id, h.score) for h in docs]
         skills = await s.skill_files.search(
             q, k=k, skill_file_ids=None if group is None else [uuid.UUID(str(group))]
         )
         assert all(h.skill_file.id == h.chunk.skill_file_id for h in skills)
-        return [(h.chunk.id, h.similarity) for h in skills]
+        return [(h.chunk.id, h.score) for h in skills]
 
 
 def queries(store: Store) -> npt.NDArray[np.float32]:

@@ -75,7 +75,7 @@ async def test_search_is_exactly_numpys_top_k_for_tenant_scoped_sets(
             )
             expected = [ids[rows[i]] for i in numpy_top_k(vectors[rows], q, 10)]
             assert [h.memory.id for h in hits] == expected
-            sims = [h.similarity for h in hits]
+            sims = [h.score for h in hits]
             assert sims == sorted(sims, reverse=True) and -1 <= sims[-1] <= sims[0] <= 1
 
 

@@ -58,11 +58,14 @@ async def test_supersede_with_text_embeds_the_new_version(embedding_store: Store
     assert [h.memory.id for h in hits] == [new.id]
 
 
-async def test_search_text_without_an_embedder_says_how_to_configure_one(store: Store) -> None:
+async def test_search_text_without_an_embedder_is_lexical_and_retrieve_text_says_how(
+    store: Store,
+) -> None:
     team = await make_team(store)
     async with store.session(team_id=team.id) as s:
+        assert await s.memories.search_text("anything") == []
         with pytest.raises(EmbeddingError) as caught:
-            await s.memories.search_text("anything")
+            await s.memories.retrieve_text("anything", context={})
     assert "embedder=HashingEmbedder" in str(caught.value)
     assert "SKILLSTORE_EMBEDDING_API_KEY" in str(caught.value)
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skillstore import _migrate
 from skillstore._migrate import ddl
+from skillstore._migrate.lexical import LEXICAL_TABLES
 from skillstore.db.base import metadata
 from skillstore.db.engine import create_engine
 from skillstore.db.schema import VECTOR_VERSION
@@ -73,8 +74,16 @@ async def _schema(store: Store) -> tuple[set[str], set[str]]:
 
 async def test_round_trip_upgrade_check_downgrade_upgrade(backend: Backend) -> None:
     store = await Store.open(settings=store_settings(await backend.empty_url()))
-    # SQLite also has the vector version table, which lives in migrations only.
-    expected = set(metadata.tables) | ({VECTOR_VERSION} if store.dialect == "sqlite" else set())
+    # SQLite also has the vector version table and the FTS5 tables (with their shadow
+    # tables), which live in migrations only.
+    fts = {
+        f"{t}_fts{suffix}"
+        for t in LEXICAL_TABLES
+        for suffix in ("", "_data", "_idx", "_docsize", "_config")
+    }
+    expected = set(metadata.tables) | (
+        {VECTOR_VERSION, *fts} if store.dialect == "sqlite" else set()
+    )
     try:
         await store.upgrade()
         await store.upgrade()  # idempotent
@@ -133,6 +142,8 @@ async def test_triggers_survive_a_later_revision_that_rebuilds_their_tables(
         await store.upgrade()
         team_id = await memory_team(store)
         q = clustered(1, dim(store), seed=3)[0]
+        async with store.session(team_id=team_id) as s:
+            before_rebuild = await s.memories.add(memory(q, content="zebracorn was here"))
 
         def later(config: Config) -> None:
             versions = _migrate.script_location() / "versions"
@@ -144,6 +155,11 @@ async def test_triggers_survive_a_later_revision_that_rebuilds_their_tables(
 
         await _migrate._run(store.settings, later)
         async with store.session(team_id=team_id) as s:
+            # the lexical index was rebuilt with the table (new rowids, triggers back)
+            found = await s.memories.search(text="zebracorn")
+            assert [h.memory.id for h in found] == [before_rebuild.id]
+            await s.memories.delete(before_rebuild.id)
+            assert await s.memories.search(text="zebracorn") == []
             first = await s.memories.add(memory(-q))
             assert [h.memory.id for h in await s.memories.search(q)] == [first.id]
         async with store.session(team_id=team_id) as s:

@@ -242,7 +242,7 @@ async def test_vector_search_is_identical_on_primary_and_standby(
             async with store.session(team.id, readonly=readonly) as s:
                 assert await in_recovery(s) is readonly
                 hits = await s.memories.search(query, k=10)
-                found.append([(h.memory.id, round(h.similarity, 6)) for h in hits])
+                found.append([(h.memory.id, round(h.similarity or 0.0, 6)) for h in hits])
         assert len(found[0]) == 10
         assert found[0] == found[1]
     finally:

@@ -237,7 +237,7 @@ async def test_sqlite_vec_scores_inside_sqlite_when_it_loads(tmp_path: Any) -> N
             assert s._ctx.uow.connection_info.get(sqlite_vec.CONNECTION_FLAG)
             row = (await s.execute(sa.text("SELECT vec_version()"))).scalar()
         assert [h.memory.id for h in hits] == live.expected(q) and str(row).startswith("v")
-        sims = [h.similarity for h in hits]
+        sims = [h.score for h in hits]
         assert sims == sorted(sims, reverse=True)
         assert sims[0] == pytest.approx(float(_cos(live.vectors[hits[0].memory.id], q)), abs=1e-5)
     finally:

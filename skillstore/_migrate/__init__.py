@@ -48,6 +48,7 @@ def alembic_config(settings: StoreSettings, stdout: io.StringIO | None = None) -
     config.set_main_option("script_location", str(script_location()))
     config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
     config.attributes["embedding_dimensions"] = settings.embedding_dimensions
+    config.attributes["lexical_language"] = settings.lexical_language
     return config
 
 

@@ -89,7 +89,9 @@ class Documents(Rows):
         self, s: StoreSession, vector: list[float], k: int, metadata: dict[str, Any]
     ) -> list[tuple[Document, float]]:
         hits = await s.documents.search(vector, k=k, metadata=metadata)
-        return [(self.document(h.chunk.content, h.chunk.metadata), h.similarity) for h in hits]
+        return [
+            (self.document(h.chunk.content, h.chunk.metadata), h.similarity or 0.0) for h in hits
+        ]
 
     async def keys(self, s: StoreSession, limit: int) -> list[tuple[str, dict[str, Any]]]:
         found = await s.documents.find(metadata=self.mine(), limit=limit)
@@ -122,7 +124,9 @@ class Memories(Rows):
         self, s: StoreSession, vector: list[float], k: int, metadata: dict[str, Any]
     ) -> list[tuple[Document, float]]:
         hits = await s.memories.search(vector, k=k, metadata=metadata)
-        return [(self.document(h.memory.content, h.memory.metadata), h.similarity) for h in hits]
+        return [
+            (self.document(h.memory.content, h.memory.metadata), h.similarity or 0.0) for h in hits
+        ]
 
     async def keys(self, s: StoreSession, limit: int) -> list[tuple[str, dict[str, Any]]]:
         found = await s.memories.find(metadata=self.mine(), limit=limit)

@@ -181,14 +181,19 @@ class SkillEmbeddingRead(SkillEmbeddingBase):
     created_at: datetime
 
 
-# A document search result: the chunk and its cosine similarity.
+# A document search result: the chunk, its cosine similarity and BM25 score (None when
+# that list did not find it) and the score it was ranked by (as `MemoryHit`).
 class DocumentHit(Schema):
     chunk: DocumentEmbeddingRead
-    similarity: float
+    similarity: float | None = None
+    lexical_score: float | None = None
+    score: float = 0.0
 
 
 # A skill search result: the chunk, the file it belongs to, and its cosine similarity.
 class SkillHit(Schema):
     chunk: SkillEmbeddingRead
     skill_file: SkillFileRead
-    similarity: float
+    similarity: float | None = None
+    lexical_score: float | None = None
+    score: float = 0.0

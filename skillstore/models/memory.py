@@ -170,10 +170,14 @@ class MemoryUpdate(Schema):
     expires_at: datetime | None = None
 
 
-# A search hit: the memory and its cosine similarity (1 - cosine distance).
+# A search hit: the memory, its cosine similarity (1 - cosine distance; None when only
+# the lexical list found it), its BM25 score (None when only the vector list did) and the
+# score it was ranked by (the similarity, the BM25 score, or the fused score).
 class MemoryHit(Schema):
     memory: MemoryRead
-    similarity: float
+    similarity: float | None = None
+    lexical_score: float | None = None
+    score: float = 0.0
 
 
 # A scored retrieval result: every signal, its weighted total and its token cost.
@@ -185,6 +189,7 @@ class ScoredMemory(Schema):
     importance: float
     continuity: float
     relationship: float
+    lexical: float = 0.0
     total: float
     tokens: int
 

@@ -10,10 +10,14 @@ from pydantic import BaseModel, Field
 
 
 class RetrievalWeights(BaseModel):
-    """Weights for 5-signal memory retrieval scoring (seed 003); defaults sum to 1."""
+    """Weights of the retrieval signals: seed 003's five (their defaults sum to 1) and
+    ``lexical`` (issue 15)."""
 
     semantic: float = Field(default=0.35, ge=0.0, le=1.0)
     recency: float = Field(default=0.20, ge=0.0, le=1.0)
     importance: float = Field(default=0.20, ge=0.0, le=1.0)
     continuity: float = Field(default=0.15, ge=0.0, le=1.0)
     relationship: float = Field(default=0.10, ge=0.0, le=1.0)
+    lexical: float = Field(default=0.10, ge=0.0, le=1.0)
+    """BM25 of the query text, scaled by the best candidate's (only when there is a text:
+    `retrieve_text`, or `retrieve(..., text=...)`)."""

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlmodel import SQLModel
 
 from skillstore.db.base import table_of
 from skillstore.errors import ValidationError
+from skillstore.lexical import RRF_K0
+from skillstore.lexical.search import lexical
 from skillstore.models.knowledge import (
     DocumentEmbedding,
     DocumentEmbeddingBase,
@@ -40,6 +43,7 @@ from skillstore.models.knowledge import (
     SkillFileUpdate,
     SkillHit,
 )
+from skillstore.repositories import fused
 from skillstore.repositories.base import (
     CreateT,
     ReadT,
@@ -52,6 +56,24 @@ from skillstore.repositories.base import (
 from skillstore.vector import check_query_vector, live_filters, nearest
 
 ChunkT = TypeVar("ChunkT", DocumentEmbeddingRead, SkillEmbeddingRead)
+
+
+class Ranked(BaseModel, Generic[ChunkT]):
+    """A chunk found by a search, with the scores a hit carries."""
+
+    chunk: ChunkT
+    similarity: float | None
+    lexical_score: float | None
+    score: float
+
+    def __init__(
+        self, chunk: ChunkT, similarity: float | None, lexical_score: float | None, score: float
+    ) -> None:
+        super().__init__(
+            chunk=chunk, similarity=similarity, lexical_score=lexical_score, score=score
+        )
+
+
 SKILL_EMBEDDING = table_of(SkillEmbedding)
 _SKILL_CHUNK = tuple(SkillEmbeddingRead.model_fields)
 
@@ -74,33 +96,62 @@ class _Embedded(TenantRepository[TableT, CreateT, UpdateT, ReadT]):
         # The same checks as a memory's: a vector with no direction is never found.
         return {"embedding": check_query_vector(embedding, dim)}
 
-    async def _nearest_rows(
+    async def _ranked_rows(
         self,
         table: sa.Table,
         read: type[ChunkT],
         embedding: Any,
+        text: str | None,
         *,
         k: int,
         equals: Mapping[str, Any],
         min_similarity: float | None,
-    ) -> list[tuple[ChunkT, float]]:
-        """The ``k`` chunks of ``table`` in this team nearest to ``embedding``, best first,
-        as ``read`` models loaded by the search statement itself (one round trip)."""
+        fusion: str,
+        rrf_k0: float,
+        alpha: float,
+    ) -> list[Ranked[ChunkT]]:
+        """The ``k`` chunks of ``table`` in this team best matching ``embedding``, ``text``
+        or both (fused as `skillstore.repositories.fused` says), best first, as ``read``
+        models loaded by the search statements themselves."""
+        plan = fused.plan(embedding, text, k=k, fusion=fusion, rrf_k0=rrf_k0, alpha=alpha)
         fields = tuple(read.model_fields)
-        found = await nearest(
+        returning = tuple(column_of(table, f).key for f in fields)
+        filters = live_filters(table, team_id=self.team_id, equals=equals)
+
+        def chunk(values: Any) -> ChunkT:
+            return read.model_construct(**dict(zip(fields, values, strict=True)))
+
+        by_vector: list[Ranked[ChunkT]] = []
+        if embedding is not None:
+            found = await nearest(
+                self._uow,
+                self._store,
+                table,
+                embedding,
+                k=plan.depth,
+                filters=filters,
+                returning=returning,
+            )
+            by_vector = [
+                Ranked(chunk(n.values), n.similarity, None, n.similarity)
+                for n in found
+                if min_similarity is None or n.similarity >= min_similarity
+            ]
+        if not plan.phrases:
+            return by_vector[:k]
+        assert self.team_id is not None
+        words = await lexical(
             self._uow,
             self._store,
             table,
-            embedding,
-            k=k,
-            filters=live_filters(table, team_id=self.team_id, equals=equals),
-            returning=tuple(column_of(table, f).key for f in fields),
+            plan.phrases,
+            k=plan.depth,
+            filters=filters,
+            team_id=self.team_id,
+            returning=returning,
         )
-        return [
-            (read.model_construct(**dict(zip(fields, n.values, strict=True))), n.similarity)
-            for n in found
-            if min_similarity is None or n.similarity >= min_similarity
-        ]
+        by_text = [Ranked(chunk(w.values), None, w.score, w.score) for w in words]
+        return plan.fuse(by_vector, by_text, lambda r: r.chunk.id)
 
 
 class DocumentRepository(
@@ -161,33 +212,42 @@ class DocumentRepository(
 
     async def search(
         self,
-        embedding: Any,
+        embedding: Any = None,
         *,
+        text: str | None = None,
         k: int = 10,
+        fusion: str = "rrf",
+        rrf_k0: float = RRF_K0,
+        alpha: float = 0.5,
         document_ids: str | Sequence[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
         min_similarity: float | None = None,
     ) -> list[DocumentHit]:
-        """The ``k`` chunks most similar to ``embedding``, best first (as memory search).
+        """The ``k`` chunks best matching ``embedding``, ``text`` or both, best first (as
+        memory search: BM25 with the team's statistics, fused by RRF or weighted).
 
         ``document_ids`` limits the search to those documents, ``metadata`` to chunks
         whose metadata contains it; similarity is ``1 - cosine distance`` and
-        ``min_similarity`` drops weaker hits.
+        ``min_similarity`` drops weaker vector hits.
         """
         equals: dict[str, Any] = {}
         if document_ids is not None:
             equals["document_id"] = _many(document_ids)
         if metadata is not None:
             equals["metadata"] = dict(metadata)
-        found = await self._nearest_rows(
+        found = await self._ranked_rows(
             self.table,
             DocumentEmbeddingRead,
             embedding,
+            text,
             k=k,
             equals=equals,
             min_similarity=min_similarity,
+            fusion=fusion,
+            rrf_k0=rrf_k0,
+            alpha=alpha,
         )
-        return [DocumentHit.model_construct(chunk=chunk, similarity=s) for chunk, s in found]
+        return [DocumentHit.model_construct(**dict(r)) for r in found]
 
     @staticmethod
     def _for_document(
@@ -273,32 +333,39 @@ class SkillFileRepository(
 
     async def search(
         self,
-        embedding: Any,
+        embedding: Any = None,
         *,
+        text: str | None = None,
         k: int = 10,
+        fusion: str = "rrf",
+        rrf_k0: float = RRF_K0,
+        alpha: float = 0.5,
         skill_file_ids: uuid.UUID | Sequence[uuid.UUID] | None = None,
         min_similarity: float | None = None,
     ) -> list[SkillHit]:
-        """The ``k`` skill chunks most similar to ``embedding``, best first, with their files.
+        """The ``k`` skill chunks best matching ``embedding``, ``text`` or both, best
+        first, with their files.
 
         ``skill_file_ids`` limits the search to those files; otherwise as memory search.
         """
         equals = {} if skill_file_ids is None else {"skill_file_id": _many(skill_file_ids)}
-        found = await _SkillEmbeddings(self._ctx)._nearest_rows(
+        found = await _SkillEmbeddings(self._ctx)._ranked_rows(
             SKILL_EMBEDDING,
             SkillEmbeddingRead,
             embedding,
+            text,
             k=k,
             equals=equals,
             min_similarity=min_similarity,
+            fusion=fusion,
+            rrf_k0=rrf_k0,
+            alpha=alpha,
         )
-        ids = sorted({c.skill_file_id for c, _ in found})
+        ids = sorted({r.chunk.skill_file_id for r in found})
         files = {f.id: f for f in await self.find(id=ids, limit=max(len(ids), 1))}
         return [
-            SkillHit.model_construct(
-                chunk=chunk, skill_file=files[chunk.skill_file_id], similarity=s
-            )
-            for chunk, s in found
+            SkillHit.model_construct(**dict(r), skill_file=files[r.chunk.skill_file_id])
+            for r in found
         ]
 
     async def embeddings(self, skill_file_id: uuid.UUID) -> list[SkillEmbeddingRead]:

@@ -28,6 +28,7 @@ from skillstore.db.states import parse_enum
 from skillstore.db.types import utcnow
 from skillstore.embedding import NO_EMBEDDER, embed_texts
 from skillstore.errors import EmbeddingError, InvalidTransitionError, NotFoundError, ValidationError
+from skillstore.lexical import RRF_K0, Fusion, parse_query
 from skillstore.models.agent import AgentConfig
 from skillstore.models.conversation import Conversation, Message
 from skillstore.models.memory import (
@@ -456,26 +457,40 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
     # ---- search ---------------------------------------------------------------------------
     async def search(
         self,
-        embedding: Any,
+        embedding: Any = None,
         *,
+        text: str | None = None,
         k: int = 10,
+        fusion: Fusion = "rrf",
+        rrf_k0: float = RRF_K0,
+        alpha: float = 0.5,
         agent_id: uuid.UUID | None = None,
         user_id: uuid.UUID | None = None,
         memory_types: Iterable[MemoryType | str] | None = None,
         metadata: Mapping[str, Any] | None = None,
         min_similarity: float | None = None,
     ) -> list[MemoryHit]:
-        """The ``k`` live memories most similar to ``embedding``, best first.
+        """The ``k`` live memories best matching ``embedding``, ``text`` or both, best first.
 
-        Live: active or disputed, not expired, embedded by the configured model.
-        ``metadata`` keeps memories whose metadata contains it (``{"source": "slack"}``;
-        nested objects and arrays of values match as PostgreSQL's ``@>`` does), applied
-        before ranking. Similarity is ``1 - cosine distance``; ``min_similarity`` drops
-        weaker hits.
+        Live: active or disputed, not expired (and, for the vector list, embedded by the
+        configured model). ``metadata`` keeps memories whose metadata contains it
+        (``{"source": "slack"}``; nested objects and arrays of values match as
+        PostgreSQL's ``@>`` does), applied before ranking. Similarity is ``1 - cosine
+        distance``; ``min_similarity`` drops weaker vector hits. ``text`` is searched by
+        BM25 with the team's statistics (`skillstore.lexical`: ``"phrases"``, ``prefix*``;
+        stop words are left out). With both, the two lists (each ``max(k, 50)`` deep) are
+        fused by ``fusion``: ``"rrf"`` (``Σ 1 / (rrf_k0 + rank)``) or ``"weighted"``
+        (``alpha`` on the min-max-scaled similarity, ``1 - alpha`` on the BM25 score).
+        A text of only stop words or punctuation searches by the vector alone (or finds
+        nothing).
         """
         return await self._search.search(
             embedding,
+            text=text,
             k=k,
+            fusion=fusion,
+            rrf_k0=rrf_k0,
+            alpha=alpha,
             agent_id=agent_id,
             user_id=user_id,
             memory_types=memory_types,
@@ -517,14 +532,14 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         metadata: Mapping[str, Any] | None = None,
         min_similarity: float | None = None,
     ) -> list[MemoryHit]:
-        """`search` with ``text`` embedded by the store's embedder (same filters).
-
-        Raises:
-            EmbeddingError: the store has no embedder (the message says how to add one).
-        """
-        (vector,) = await embed_texts(self._store.embedder, [text])
+        """Hybrid `search` of ``text`` (embedded by the store's embedder, fused by RRF), or
+        lexical alone when the store has no embedder (same filters)."""
+        vector = None
+        if self._store.embedder is not None and parse_query(text, stop_words=frozenset()):
+            (vector,) = await embed_texts(self._store.embedder, [text])
         return await self.search(
             vector,
+            text=text,
             k=k,
             agent_id=agent_id,
             user_id=user_id,
@@ -541,6 +556,7 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         weights: RetrievalWeights | None = None,
         token_budget: int | None = None,
         metadata: Mapping[str, Any] | None = None,
+        text: str | None = None,
     ) -> list[ScoredMemory]:
         """The memories worth putting in a prompt, scored and packed into ``token_budget``.
 
@@ -548,7 +564,8 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         the best hits, all limited to what the context may see (and, with ``metadata``,
         to memories whose metadata contains it). The formula is in
         `skillstore.repositories.retrieval`; ``weights`` and ``token_budget`` default to
-        the agent's. Pinned memories come first.
+        the agent's. Pinned memories come first. With ``text``, the memories it matches
+        best (BM25) join the candidates and score the ``lexical`` signal.
         """
         return await self._search.retrieve(
             embedding,
@@ -556,6 +573,7 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
             weights=weights,
             token_budget=token_budget,
             metadata=metadata,
+            text=text,
         )
 
     async def retrieve_text(
@@ -567,14 +585,20 @@ class MemoryRepository(TenantRepository[Memory, MemoryCreate, MemoryUpdate, Memo
         token_budget: int | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> list[ScoredMemory]:
-        """`retrieve` with ``text`` embedded by the store's embedder.
+        """`retrieve` with ``text`` embedded by the store's embedder, and as the lexical
+        signal's query.
 
         Raises:
             EmbeddingError: the store has no embedder (the message says how to add one).
         """
         (vector,) = await embed_texts(self._store.embedder, [text])
         return await self.retrieve(
-            vector, context=context, weights=weights, token_budget=token_budget, metadata=metadata
+            vector,
+            context=context,
+            weights=weights,
+            token_budget=token_budget,
+            metadata=metadata,
+            text=text,
         )
 
     # ---- tags -----------------------------------------------------------------------------

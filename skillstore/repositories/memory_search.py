@@ -21,6 +21,8 @@ from skillstore.db.base import table_of
 from skillstore.db.states import parse_enum
 from skillstore.db.types import utcnow
 from skillstore.errors import EmbeddingError, ValidationError
+from skillstore.lexical import RRF_K0, Fusion, parse_query
+from skillstore.lexical.search import lexical
 from skillstore.models.agent import AgentConfig
 from skillstore.models.agent_documents import AgentMemoryConfig
 from skillstore.models.memory import (
@@ -33,7 +35,7 @@ from skillstore.models.memory import (
     ScoredMemory,
 )
 from skillstore.models.retrieval import RetrievalWeights
-from skillstore.repositories import retrieval
+from skillstore.repositories import fused, retrieval
 from skillstore.vector import (
     Filter,
     Op,
@@ -120,7 +122,11 @@ class MemorySearch:
         self,
         embedding: Any,
         *,
+        text: str | None = None,
         k: int = 10,
+        fusion: Fusion = "rrf",
+        rrf_k0: float = RRF_K0,
+        alpha: float = 0.5,
         agent_id: uuid.UUID | None = None,
         user_id: uuid.UUID | None = None,
         memory_types: Iterable[MemoryType | str] | None = None,
@@ -131,16 +137,46 @@ class MemorySearch:
         filters = self.live(
             agent_id=agent_id, user_id=user_id, memory_types=memory_types, metadata=metadata
         )
-        found = await nearest(
-            self._uow, self._store, MEMORY, embedding, k=k, filters=filters, returning=READ_COLUMNS
+        plan = fused.plan(embedding, text, k=k, fusion=fusion, rrf_k0=rrf_k0, alpha=alpha)
+        hits: list[MemoryHit] = []
+        if embedding is not None:
+            found = await nearest(
+                self._uow,
+                self._store,
+                MEMORY,
+                embedding,
+                k=plan.depth,
+                filters=filters,
+                returning=READ_COLUMNS,
+            )
+            if not found and text is None:
+                await self._other_models(filters)
+            hits = [
+                MemoryHit.model_construct(
+                    memory=read_of(n.values), similarity=n.similarity, score=n.similarity
+                )
+                for n in found
+                if min_similarity is None or n.similarity >= min_similarity
+            ]
+        if not plan.phrases:
+            return hits[:k]
+        words = await lexical(
+            self._uow,
+            self._store,
+            MEMORY,
+            plan.phrases,
+            k=plan.depth,
+            filters=[f for f in filters if f.column != "embedding_model"],
+            team_id=self.team_id,
+            returning=READ_COLUMNS,
         )
-        if not found:
-            await self._other_models(filters)
-        return [
-            MemoryHit.model_construct(memory=read_of(n.values), similarity=n.similarity)
-            for n in found
-            if min_similarity is None or n.similarity >= min_similarity
+        by_text = [
+            MemoryHit.model_construct(
+                memory=read_of(w.values), lexical_score=w.score, score=w.score
+            )
+            for w in words
         ]
+        return plan.fuse(hits, by_text, lambda h: h.memory.id)
 
     async def _other_models(self, filters: list[Filter]) -> None:
         """Raise `EmbeddingError` when memories match the filters but were all embedded by
@@ -216,6 +252,7 @@ class MemorySearch:
         weights: RetrievalWeights | None = None,
         token_budget: int | None = None,
         metadata: Mapping[str, Any] | None = None,
+        text: str | None = None,
     ) -> list[ScoredMemory]:
         """See `MemoryRepository.retrieve`."""
         default_weights, default_budget = await self._agent_defaults(context.agent_id)
@@ -233,7 +270,20 @@ class MemorySearch:
         k = settings.memory_retrieval_candidates
         found = await nearest(self._uow, self._store, MEMORY, embedding, k=k, filters=visible)
         top = [n.id for n in found[: retrieval.RELATED_TOP_HITS]]
-        candidates = await self._embedded(visible, ids=[n.id for n in found])
+        words = []
+        if text is not None and (phrases := parse_query(text)):
+            lexical_filters = [f for f in visible if f.column != "embedding_model"]
+            words = await lexical(
+                self._uow,
+                self._store,
+                MEMORY,
+                phrases,
+                k=k,
+                filters=lexical_filters,
+                team_id=self.team_id,
+            )
+        wanted = [n.id for n in found] + [w.id for w in words]
+        candidates = await self._embedded(visible, ids=wanted)
         candidates += await self._embedded(visible, pinned=True)
         memories = {m.id: (m, v) for m, v in candidates}
         links = retrieval.linked({i: m for i, (m, _) in memories.items()}, top) - set(memories)
@@ -248,5 +298,6 @@ class MemorySearch:
             weights=weights or default_weights,
             now=context.now or utcnow(),
             half_life_hours=settings.memory_recency_half_life_hours,
+            lexical={w.id: w.score for w in words},
         )
         return retrieval.pack(scored, budget)

@@ -1,4 +1,4 @@
-"""Scored memory retrieval: five signals, weighted, pinned first, packed into a token budget.
+"""Scored memory retrieval: six signals, weighted, pinned first, packed into a token budget.
 
 For each candidate memory ``m`` (the nearest neighbours of the query, the pinned
 memories, and memories linked by ``related_to`` from the best hits)::
@@ -10,6 +10,7 @@ memories, and memories linked by ``related_to`` from the best hits)::
                               else 0.5 if m is about context.user_id else 0)
           + w.relationship * (1 if m is linked to/from one of the top hits by related_to
                               else 0)
+          + w.lexical      * bm25(m) / max(bm25 of the candidates)   (0 without a text)
 
 ``w`` is a `RetrievalWeights`; ``age`` runs from ``last_accessed_at`` (else
 ``created_at``) to ``context.now``; ``half_life_hours`` is
@@ -83,9 +84,12 @@ def score(
     weights: RetrievalWeights,
     now: datetime,
     half_life_hours: float,
+    lexical: Mapping[uuid.UUID, float] | None = None,
 ) -> list[ScoredMemory]:
-    """Score every memory; pinned first, then by total (ties: more similar first)."""
+    """Score every memory; pinned first, then by total (ties: more similar first).
+    ``lexical``: the candidates' BM25 scores for the query text, if there is one."""
     related = linked(memories, top)
+    best_lexical = max((lexical or {}).values(), default=0.0)
     scored: list[ScoredMemory] = []
     for memory_id, memory in memories.items():
         similarity = similarities.get(memory_id, 0.0)
@@ -95,6 +99,7 @@ def score(
             "importance": memory.importance / 10.0,
             "continuity": continuity(memory, context),
             "relationship": 1.0 if memory_id in related else 0.0,
+            "lexical": (lexical or {}).get(memory_id, 0.0) / best_lexical if best_lexical else 0.0,
         }
         total = sum(getattr(weights, name) * value for name, value in parts.items())
         scored.append(

@@ -35,6 +35,7 @@ search).
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -200,6 +201,22 @@ class VectorCache:
             self._bytes -= old.nbytes
 
 
+async def team_token(
+    uow: UnitOfWork, store: Store, table: sa.Table, team_id: uuid.UUID
+) -> bytes | None:
+    """The version token of ``table``'s rows in ``team_id`` as this transaction sees it
+    (None: the database has no version table); for other per-team data kept in memory."""
+    statements = store.statements
+    if not await uow.rows(statements.get(("vector-version-exists",), _has_versions)):
+        return None
+    dialect = store.engine.dialect
+    stored = table.c.team_id.type.dialect_impl(dialect).bind_processor(dialect)
+    scope = str(stored(team_id) if stored is not None else team_id)
+    params = {"table": table.name, "scope": scope}
+    token = await uow.scalar(statements.get(("vector-version",), _token), params)
+    return None if token is None else bytes(token)
+
+
 def cache_for(store: Store) -> VectorCache:
     """The vector cache of the store's database."""
     cache: VectorCache = store.caches.setdefault("sqlite-vectors", VectorCache(store))
@@ -211,4 +228,4 @@ def entry_key(query: VectorQuery) -> Hashable:
     return (query.shape, query.values)
 
 
-__all__ = ["Entry", "VectorCache", "cache_for", "entry_key"]
+__all__ = ["Entry", "VectorCache", "cache_for", "entry_key", "team_token"]
